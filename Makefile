@@ -1,0 +1,80 @@
+# goproxyd: a caching Go module proxy.
+#   make            build ./goproxyd
+#   make check      unit + integration + real-go tests (add SANITIZE=1 for ASan/UBSan)
+#   make run        build and start the daemon with the defaults
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  = $(PREFIX)/sbin
+MANDIR  = $(PREFIX)/share/man/man8
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+PKGS    = libmicrohttpd libcurl libcjson libzip
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lcrypto -lpthread
+
+# SANITIZE=1 builds everything into build-san/ with ASan + UBSan.
+ifeq ($(SANITIZE),1)
+BUILD   = build-san
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   = build
+endif
+
+SRCS    = $(wildcard src/*.c)
+OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
+LIBOBJS = $(filter-out $(BUILD)/main.o,$(OBJS))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/%)
+BIN     = $(BUILD)/goproxyd
+
+all: goproxyd
+
+# Copied by rename, so a running ./goproxyd does not make the copy fail.
+goproxyd: $(BIN)
+	cp $(BIN) $@.tmp && mv -f $@.tmp $@
+
+$(BIN): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+
+$(BUILD):
+	mkdir -p $@
+
+# deps/run/check first install missing Debian packages (as root), or print
+# the apt-get line that would.
+deps:
+	@sh tests/deps.sh build
+
+check:
+	@sh tests/deps.sh test
+	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BINS)
+	@sh tests/check.sh $(BUILD)
+
+run:
+	@sh tests/deps.sh build
+	@$(MAKE) --no-print-directory goproxyd
+	./goproxyd -listen :8080 -cacheDir ./cache
+
+install: goproxyd
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 goproxyd $(DESTDIR)$(BINDIR)/goproxyd
+	install -m 0644 docs/goproxyd.8 $(DESTDIR)$(MANDIR)/goproxyd.8
+	sed 's|/usr/local/sbin/goproxyd|$(BINDIR)/goproxyd|' systemd/goproxyd.service \
+		> $(DESTDIR)$(UNITDIR)/goproxyd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/goproxyd.service
+
+clean:
+	rm -rf build build-san goproxyd
+
+.PHONY: all deps check run install clean

@@ -1,0 +1,29 @@
+#!/bin/sh
+# deps.sh build|test: make sure the Debian packages goproxyd needs are
+# installed.  As root it installs what is missing; otherwise it prints the
+# exact apt-get line and fails.
+set -eu
+BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev"
+TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates"
+case "${1:-build}" in
+build) want=$BUILD ;;
+test) want=$TEST ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+	echo "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq $missing >/dev/null
+else
+	echo "missing Debian packages; run:" >&2
+	echo "  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
