@@ -1,0 +1,78 @@
+/*
+ * config: the command line.  Flags are parsed the way Go's flag package
+ * parses them (-flag value, -flag=value, --flag, --flag=value; bool flags
+ * alone or as -flag=true|false; parsing stops at "--" or the first non-flag
+ * argument), because goproxyd's users are Go developers.
+ *
+ * Contract: config_parse_args() fills a struct config that owns every
+ * string it points to (config_free releases them).  Errors are reported as
+ * exactly one line on the given stream, naming the flag.  The grammar
+ * helpers are pure and are what the unit tests exercise.
+ */
+#ifndef GOPROXYD_CONFIG_H
+#define GOPROXYD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define GOPROXYD_VERSION "0.1.0"
+
+struct upstream {
+	char *url;               /* absolute http(s) base URL, no trailing '/' */
+	bool fallback_on_error;  /* the separator after this entry was '|' */
+};
+
+struct config {
+	char *listen_host;       /* NULL: every address */
+	char *listen_port;       /* decimal port, e.g. "8080" */
+	char *cache_dir;
+	struct upstream *upstreams;
+	size_t n_upstreams;
+	bool offline;            /* -proxy off: cache only, nothing fetched */
+	char **exclude;          /* GOPRIVATE-style globs */
+	size_t n_exclude;
+	int64_t cache_expire_ms;     /* -cacheExpire: freshness of mutable answers */
+	int64_t neg_cache_ms;        /* -negativeCacheExpire: remembered 404s */
+	int64_t connect_timeout_ms;  /* -connectTimeout: upstream connect */
+	int64_t stall_timeout_ms;    /* -stallTimeout: upstream sends nothing */
+	int64_t client_timeout_ms;   /* -clientTimeout: idle or slow client */
+	int64_t shutdown_timeout_ms; /* -shutdownTimeout: drain deadline */
+	int max_fetches;             /* -maxFetches: concurrent upstream transfers */
+	int max_conns;               /* -maxConns: client connections */
+	int threads;                 /* -threads: serving threads, 0 = one per CPU */
+	size_t max_header_bytes;     /* -maxHeaderBytes: request line + headers */
+};
+
+enum {
+	CONFIG_RUN = 0,          /* start the daemon */
+	CONFIG_EXIT_OK = 1,      /* -h or -version was printed: exit 0 */
+	CONFIG_EXIT_USAGE = 2,   /* a bad flag was reported: exit 2 */
+};
+
+/* Sets every default, then applies argv[1..argc-1]. Returns CONFIG_*. */
+int config_parse_args(struct config *cfg, int argc, char **argv,
+                      FILE *out, FILE *err);
+void config_free(struct config *cfg);
+void config_usage(FILE *out);
+
+/* GOPROXY grammar.  On success returns NULL and sets *ups, *n (owned by the
+ * caller; free with config_free_upstreams) and *offline; "off" ends the list
+ * and, when it is the first entry, means offline; "direct" is refused with a
+ * reason; entries without a scheme get "https://" as the go command does. */
+const char *config_parse_proxy(const char *list, struct upstream **ups,
+                               size_t *n, bool *offline);
+void config_free_upstreams(struct upstream *ups, size_t n);
+
+/* module.MatchPrefixPatterns: does any comma-separated glob match a
+ * leading run of path elements of modpath? */
+bool config_match_patterns(char *const *globs, size_t n, const char *modpath);
+
+/* Go's time.ParseDuration ("300ms", "1.5h", "1h2m3s"); negative refused. */
+const char *config_parse_duration(const char *s, int64_t *ms);
+
+/* host:port, [v6]:port or :port -> host (NULL for empty) and port. */
+const char *config_parse_listen(const char *s, char **host, char **port);
+
+#endif

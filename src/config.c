@@ -1,0 +1,1323 @@
+/*
+ * config.c: the command line, parsed the way Go's flag package does it,
+ * and the small grammars behind the flags: GOPROXY lists, GOPRIVATE-style
+ * globs (module.MatchPrefixPatterns over path.Match), Go durations and
+ * listen addresses.
+ *
+ * Every string a struct config points to is heap-allocated and owned by
+ * it.  Grammar helpers return NULL on success or a static one-line reason.
+ */
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#define NS_PER_MS       1000000ULL
+#define DURATION_MAX_MS (87600LL * 3600 * 1000)     /* ten years */
+#define RUNE_ERROR      0xfffdu
+
+/* ------------------------------------------------------------------ */
+/* Memory and small string helpers                                     */
+
+static void
+oom(void)
+{
+	fputs("goproxyd: out of memory\n", stderr);
+	abort();
+}
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+static void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size)
+		oom();
+	if ((p = realloc(p, n * size > 0 ? n * size : 1)) == NULL)
+		oom();
+	return p;
+}
+
+static char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+static int
+is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+	    c == '\v' || c == '\f';
+}
+
+static int
+is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+is_alpha(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Trims ASCII white space from both ends of [*s, *e). */
+static void
+trim(const char **s, const char **e)
+{
+	while (*s < *e && is_space((unsigned char)**s))
+		(*s)++;
+	while (*e > *s && is_space((unsigned char)(*e)[-1]))
+		(*e)--;
+}
+
+static int
+span_is(const char *s, const char *e, const char *word)
+{
+	size_t n = strlen(word);
+
+	return (size_t)(e - s) == n && memcmp(s, word, n) == 0;
+}
+
+/* Writes s the way Go's %q would, closely enough to stay on one line. */
+static void
+fput_quoted(FILE *fp, const char *s, size_t n)
+{
+	size_t i;
+
+	fputc('"', fp);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", fp);
+		else if (c == '\t')
+			fputs("\\t", fp);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(fp, "\\x%02x", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}
+
+/* Flag names are echoed unquoted; control bytes are still escaped. */
+static void
+fput_name(FILE *fp, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			fprintf(fp, "\\x%02x", c);
+		else
+			fputc(c, fp);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Hosts and ports (shared by -listen and upstream URLs)               */
+
+/* Decimal port 0..65535, no sign, at most five digits. */
+static int
+port_ok(const char *s, size_t n, unsigned *port)
+{
+	unsigned v = 0;
+	size_t i;
+
+	if (n == 0 || n > 5)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!is_digit((unsigned char)s[i]))
+			return 0;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v > 65535)
+		return 0;
+	*port = v;
+	return 1;
+}
+
+/* An IPv6 literal, optionally with a "%zone". */
+static int
+ipv6_ok(const char *s, size_t n)
+{
+	char buf[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a;
+	const char *pct = memchr(s, '%', n);
+	size_t alen = pct ? (size_t)(pct - s) : n;
+	size_t i;
+
+	if (alen == 0 || alen >= sizeof(buf))
+		return 0;
+	if (pct != NULL) {
+		if (pct + 1 == s + n)
+			return 0;
+		for (i = alen + 1; i < n; i++)
+			if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f ||
+			    s[i] == ']' || s[i] == '[')
+				return 0;
+	}
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+/* A host name or dotted IPv4 address (not IPv6: that needs brackets). */
+static int
+hostname_ok(const char *s, size_t n)
+{
+	char buf[INET_ADDRSTRLEN];
+	struct in_addr a;
+	int numeric = 1;
+	size_t i;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!is_digit(c) && c != '.')
+			numeric = 0;
+		if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '.' &&
+		    c != '_')
+			return 0;
+	}
+	if (!numeric)
+		return 1;
+	if (n >= sizeof(buf))
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET, buf, &a) == 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* -listen                                                             */
+
+/* net.SplitHostPort, returning spans into s. */
+static const char *
+split_host_port(const char *s, const char **h, size_t *hn, const char **p)
+{
+	const char *last = strrchr(s, ':'), *end;
+	size_t j = 0, k = 0;
+
+	if (last == NULL)
+		return "missing port in address";
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL)
+			return "missing ']' in address";
+		if (end[1] == '\0')
+			return "missing port in address";
+		if (end + 1 != last)
+			return end[1] == ':' ? "too many colons in address" :
+			    "missing port in address";
+		*h = s + 1;
+		*hn = (size_t)(end - s - 1);
+		j = 1;
+		k = (size_t)(end - s) + 1;
+	} else {
+		*h = s;
+		*hn = (size_t)(last - s);
+		if (memchr(s, ':', *hn) != NULL)
+			return "too many colons in address "
+			    "(write IPv6 addresses in brackets: [::1]:8080)";
+	}
+	if (strchr(s + j, '[') != NULL)
+		return "unexpected '[' in address";
+	if (strchr(s + k, ']') != NULL)
+		return "unexpected ']' in address";
+	*p = last + 1;
+	return NULL;
+}
+
+const char *
+config_parse_listen(const char *s, char **host, char **port)
+{
+	const char *h, *p, *why;
+	char buf[8];
+	size_t hn;
+	unsigned v;
+
+	*host = *port = NULL;
+	if ((why = split_host_port(s, &h, &hn, &p)) != NULL)
+		return why;
+	if (*p == '\0')
+		return "missing port in address";
+	if (!port_ok(p, strlen(p), &v))
+		return "invalid port (want a number from 0 to 65535)";
+	if (s[0] == '[') {
+		if (!ipv6_ok(h, hn))
+			return "invalid IPv6 address in brackets";
+	} else if (hn > 0 && !hostname_ok(h, hn)) {
+		return "invalid host (want a name, an IPv4 address "
+		    "or [IPv6] in brackets)";
+	}
+	snprintf(buf, sizeof(buf), "%u", v);
+	*host = hn > 0 ? xstrndup(h, hn) : NULL;
+	*port = xstrdup(buf);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* GOPROXY lists                                                       */
+
+void
+config_free_upstreams(struct upstream *ups, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(ups[i].url);
+	free(ups);
+}
+
+/* url.Parse's getScheme: length of "scheme" before ':' or 0 for none. */
+static size_t
+scheme_len(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (is_alpha(c))
+			continue;
+		if (is_digit(c) || c == '+' || c == '-' || c == '.') {
+			if (i == 0)
+				return 0;
+			continue;
+		}
+		return c == ':' ? i : 0;
+	}
+	return 0;
+}
+
+/* [userinfo@]host[:port] of an upstream URL. */
+static const char *
+check_authority(const char *a, size_t n)
+{
+	const char *at = memrchr(a, '@', n), *port = NULL, *rb;
+	size_t hn;
+	unsigned v;
+
+	if (at != NULL) {
+		n -= (size_t)(at + 1 - a);
+		a = at + 1;
+	}
+	if (n == 0)
+		return "proxy URL has no host";
+	if (a[0] == '[') {
+		if ((rb = memchr(a, ']', n)) == NULL ||
+		    !ipv6_ok(a + 1, (size_t)(rb - a - 1)))
+			return "proxy URL has an invalid IPv6 host";
+		if (rb + 1 < a + n) {
+			if (rb[1] != ':')
+				return "proxy URL has an invalid host";
+			port = rb + 2;
+		}
+	} else {
+		port = memchr(a, ':', n);
+		hn = port ? (size_t)(port - a) : n;
+		if (!hostname_ok(a, hn))
+			return "proxy URL has an invalid host";
+		if (port != NULL)
+			port++;
+	}
+	if (port != NULL && !port_ok(port, (size_t)(a + n - port), &v))
+		return "proxy URL has an invalid port";
+	return NULL;
+}
+
+static const char *
+entry_keyword(const char *s, size_t n)
+{
+	if (n == 6 && memcmp(s, "direct", 6) == 0)
+		return "direct is not supported: goproxyd fetches from module "
+		    "proxies, not from version control; list proxies only "
+		    "(clients may add ,direct themselves)";
+	if (n == 7 && memcmp(s, "noproxy", 7) == 0)
+		return "noproxy is not supported: it is the go command's "
+		    "internal marker for GONOPROXY, not a proxy";
+	return NULL;
+}
+
+static const char *
+entry_chars(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f)
+			return "proxy URL contains a space, control or "
+			    "non-ASCII character";
+		if (c == '?')
+			return "proxy URL must not have a query (?)";
+		if (c == '#')
+			return "proxy URL must not have a fragment (#)";
+	}
+	return NULL;
+}
+
+/*
+ * The scheme ("http" or "https") and where the authority starts.  Like the
+ * go command, an entry without a scheme that contains '.', ':' or '/' (but
+ * no ":/", and is not an absolute path) is taken to be https.
+ */
+static const char *
+entry_scheme(const char *s, size_t n, const char **scheme, const char **rest)
+{
+	size_t sl;
+
+	if ((memchr(s, '.', n) || memchr(s, ':', n) || memchr(s, '/', n)) &&
+	    memmem(s, n, ":/", 2) == NULL && s[0] != '/') {
+		*scheme = "https";
+		*rest = s;
+		return NULL;
+	}
+	sl = scheme_len(s, n);
+	if (sl == 0)
+		return "proxy URL has no scheme (want http:// or https://)";
+	if (sl == 4 && strncasecmp(s, "http", 4) == 0)
+		*scheme = "http";
+	else if (sl == 5 && strncasecmp(s, "https", 5) == 0)
+		*scheme = "https";
+	else if (sl == 4 && strncasecmp(s, "file", 4) == 0)
+		return "file:// upstreams are not supported (serve the "
+		    "directory over http, or use it as -cacheDir)";
+	else
+		return "unsupported proxy URL scheme (want http or https)";
+	if (n < sl + 3 || memcmp(s + sl, "://", 3) != 0)
+		return "proxy URL must start with http:// or https://";
+	*rest = s + sl + 3;
+	return NULL;
+}
+
+/*
+ * Turns one trimmed, non-empty GOPROXY entry into an absolute http(s) URL
+ * with a lower-case scheme and no trailing '/'.
+ */
+static const char *
+entry_url(const char *s, size_t n, char **out)
+{
+	const char *why, *scheme, *rest, *slash;
+	size_t rn, len;
+
+	if ((why = entry_keyword(s, n)) != NULL ||
+	    (why = entry_chars(s, n)) != NULL ||
+	    (why = entry_scheme(s, n, &scheme, &rest)) != NULL)
+		return why;
+	rn = (size_t)(s + n - rest);
+	slash = memchr(rest, '/', rn);
+	if ((why = check_authority(rest, slash ? (size_t)(slash - rest) : rn)))
+		return why;
+	while (rn > 0 && rest[rn - 1] == '/')
+		rn--;
+	len = strlen(scheme) + 3 + rn + 1;
+	*out = xcalloc(1, len);
+	snprintf(*out, len, "%s://%.*s", scheme, (int)rn, rest);
+	return NULL;
+}
+
+const char *
+config_parse_proxy(const char *list, struct upstream **ups, size_t *n,
+    bool *offline)
+{
+	struct upstream *v = NULL;
+	const char *p = list, *s, *e, *why;
+	size_t nv = 0;
+	bool off = false, fallback;
+	char *url;
+
+	*ups = NULL;
+	*n = 0;
+	*offline = false;
+	if (list == NULL || *list == '\0')
+		return "empty proxy list";
+	while (*p != '\0') {
+		s = p;
+		e = p + strcspn(p, ",|");
+		fallback = *e == '|';
+		p = *e ? e + 1 : e;
+		trim(&s, &e);
+		if (s == e)
+			continue;
+		if (span_is(s, e, "off")) {
+			off = nv == 0;
+			break;
+		}
+		if ((why = entry_url(s, (size_t)(e - s), &url)) != NULL) {
+			config_free_upstreams(v, nv);
+			return why;
+		}
+		v = xreallocarray(v, nv + 1, sizeof(*v));
+		v[nv].url = url;
+		v[nv].fallback_on_error = fallback;
+		nv++;
+	}
+	if (nv == 0 && !off)
+		return "proxy list contains no entries";
+	*ups = v;
+	*n = nv;
+	*offline = off;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Globs: Go's path.Match and module.MatchPrefixPatterns               */
+
+/* utf8.DecodeRuneInString: invalid input gives (RUNE_ERROR, 1). */
+static size_t
+utf8_decode(const char *s, size_t n, uint32_t *r)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t c;
+	size_t len, i;
+
+	*r = RUNE_ERROR;
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80) {
+		*r = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, c = p[0] & 0x07;
+	else
+		return 1;
+	if (n < len)
+		return 1;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 1;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 ||
+	    c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
+		return 1;
+	*r = c;
+	return len;
+}
+
+/* Splits off a leading run of '*' and the chunk up to the next '*'. */
+static bool
+scan_chunk(const char **pat, size_t *plen, const char **chunk, size_t *clen)
+{
+	const char *p = *pat;
+	size_t n = *plen, i;
+	bool star = false, inrange = false;
+
+	while (n > 0 && p[0] == '*') {
+		p++, n--;
+		star = true;
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\\') {
+			if (i + 1 < n)
+				i++;
+		} else if (p[i] == '[') {
+			inrange = true;
+		} else if (p[i] == ']') {
+			inrange = false;
+		} else if (p[i] == '*' && !inrange) {
+			break;
+		}
+	}
+	*chunk = p;
+	*clen = i;
+	*pat = p + i;
+	*plen = n - i;
+	return star;
+}
+
+/* One (possibly escaped) character of a class; -1 if malformed. */
+static int
+get_esc(const char **c, size_t *cn, uint32_t *r)
+{
+	const char *p = *c;
+	size_t n = *cn, k;
+
+	if (n == 0 || p[0] == '-' || p[0] == ']')
+		return -1;
+	if (p[0] == '\\') {
+		p++, n--;
+		if (n == 0)
+			return -1;
+	}
+	k = utf8_decode(p, n, r);
+	if (*r == RUNE_ERROR && k == 1)
+		return -1;
+	p += k, n -= k;
+	if (n == 0)
+		return -1;
+	*c = p;
+	*cn = n;
+	return 0;
+}
+
+/*
+ * Matches a chunk (no '*') against the start of s.  1 with the rest of s
+ * in *rest, 0 for no match, -1 for a malformed chunk.  Like Go, it keeps
+ * parsing after a mismatch so that syntax errors are always reported.
+ */
+static int
+match_chunk(const char *c, size_t cn, const char *s, size_t sn,
+    const char **rest, size_t *rn)
+{
+	bool failed = false, neg, match;
+	uint32_t r, lo, hi;
+	size_t k;
+	int nrange;
+
+	while (cn > 0) {
+		if (!failed && sn == 0)
+			failed = true;
+		switch (c[0]) {
+		case '[':
+			r = 0;
+			if (!failed) {
+				k = utf8_decode(s, sn, &r);
+				s += k, sn -= k;
+			}
+			c++, cn--;
+			neg = cn > 0 && c[0] == '^';
+			if (neg)
+				c++, cn--;
+			match = false;
+			for (nrange = 0;; nrange++) {
+				if (cn > 0 && c[0] == ']' && nrange > 0) {
+					c++, cn--;
+					break;
+				}
+				if (get_esc(&c, &cn, &lo) < 0)
+					return -1;
+				hi = lo;
+				if (c[0] == '-') {
+					c++, cn--;
+					if (get_esc(&c, &cn, &hi) < 0)
+						return -1;
+				}
+				if (lo <= r && r <= hi)
+					match = true;
+			}
+			if (match == neg)
+				failed = true;
+			break;
+		case '?':
+			if (!failed) {
+				if (s[0] == '/')
+					failed = true;
+				k = utf8_decode(s, sn, &r);
+				s += k, sn -= k;
+			}
+			c++, cn--;
+			break;
+		case '\\':
+			c++, cn--;
+			if (cn == 0)
+				return -1;
+			/* FALLTHROUGH */
+		default:
+			if (!failed) {
+				if (c[0] != s[0])
+					failed = true;
+				s++, sn--;
+			}
+			c++, cn--;
+			break;
+		}
+	}
+	if (failed)
+		return 0;
+	*rest = s;
+	*rn = sn;
+	return 1;
+}
+
+/* Go's path.Match: 1 match, 0 no match, -1 malformed pattern. */
+static int
+path_match(const char *pat, size_t plen, const char *name, size_t nlen)
+{
+	const char *chunk, *t;
+	size_t clen, tlen, i;
+	bool star, found;
+	int r;
+
+	while (plen > 0) {
+		star = scan_chunk(&pat, &plen, &chunk, &clen);
+		if (star && clen == 0)
+			return memchr(name, '/', nlen) == NULL;
+		r = match_chunk(chunk, clen, name, nlen, &t, &tlen);
+		if (r == 1 && (tlen == 0 || plen > 0)) {
+			name = t, nlen = tlen;
+			continue;
+		}
+		if (r < 0)
+			return -1;
+		found = false;
+		for (i = 0; star && !found && i < nlen && name[i] != '/'; i++) {
+			r = match_chunk(chunk, clen, name + i + 1, nlen - i - 1,
+			    &t, &tlen);
+			if (r < 0)
+				return -1;
+			if (r == 1 && !(plen == 0 && tlen > 0)) {
+				name = t, nlen = tlen;
+				found = true;
+			}
+		}
+		if (found)
+			continue;
+		while (plen > 0) {
+			scan_chunk(&pat, &plen, &chunk, &clen);
+			if (match_chunk(chunk, clen, "", 0, &t, &tlen) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	return nlen == 0;
+}
+
+/* One glob of MatchPrefixPatterns: matches the first N+1 elements. */
+static bool
+match_prefix(const char *glob, size_t glen, const char *target)
+{
+	size_t n = 0, i, tlen = strlen(target), plen = tlen;
+
+	if (glen > 0 && glob[glen - 1] == '/')
+		glen--;
+	if (glen == 0)
+		return false;
+	for (i = 0; i < glen; i++)
+		n += glob[i] == '/';
+	for (i = 0; i < tlen; i++) {
+		if (target[i] != '/')
+			continue;
+		if (n == 0) {
+			plen = i;
+			break;
+		}
+		n--;
+	}
+	if (n > 0)
+		return false;
+	return path_match(glob, glen, target, plen) == 1;
+}
+
+/* module.MatchPrefixPatterns over one comma-separated list. */
+static bool
+match_list(const char *globs, const char *target)
+{
+	const char *p = globs;
+	size_t len;
+
+	for (;;) {
+		len = strcspn(p, ",");
+		if (match_prefix(p, len, target))
+			return true;
+		if (p[len] == '\0')
+			return false;
+		p += len + 1;
+	}
+}
+
+bool
+config_match_patterns(char *const *globs, size_t n, const char *modpath)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (globs[i] != NULL && match_list(globs[i], modpath))
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Durations: Go's time.ParseDuration                                  */
+
+static const struct {
+	const char *name;
+	uint64_t ns;
+} units[] = {
+	{ "ns", 1 },
+	{ "us", 1000 },
+	{ "\xc2\xb5s", 1000 },          /* U+00B5 micro sign */
+	{ "\xce\xbcs", 1000 },          /* U+03BC Greek mu */
+	{ "ms", 1000000 },
+	{ "s", 1000000000ULL },
+	{ "m", 60ULL * 1000000000ULL },
+	{ "h", 3600ULL * 1000000000ULL },
+};
+
+static uint64_t
+unit_ns(const char *u, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0)
+			return units[i].ns;
+	return 0;
+}
+
+/* leadingInt: -1 on overflow. */
+static int
+leading_int(const char **s, uint64_t *x)
+{
+	const uint64_t lim = 1ULL << 63;
+
+	*x = 0;
+	for (; is_digit((unsigned char)**s); (*s)++) {
+		if (*x > lim / 10)
+			return -1;
+		*x = *x * 10 + (uint64_t)(**s - '0');
+		if (*x > lim)
+			return -1;
+	}
+	return 0;
+}
+
+/* leadingFraction: digits beyond 2^63 precision are dropped. */
+static void
+leading_fraction(const char **s, uint64_t *x, double *scale)
+{
+	const uint64_t lim = 1ULL << 63;
+	bool overflow = false;
+	uint64_t y;
+
+	*x = 0;
+	*scale = 1;
+	for (; is_digit((unsigned char)**s); (*s)++) {
+		if (overflow)
+			continue;
+		if (*x > (lim - 1) / 10) {
+			overflow = true;
+			continue;
+		}
+		y = *x * 10 + (uint64_t)(**s - '0');
+		if (y > lim) {
+			overflow = true;
+			continue;
+		}
+		*x = y;
+		*scale *= 10;
+	}
+}
+
+/* One "[0-9]*(.[0-9]*)?unit" term, added to *d (nanoseconds). */
+static const char *
+duration_term(const char **sp, uint64_t *d)
+{
+	const uint64_t lim = 1ULL << 63;
+	const char *s = *sp, *start, *u;
+	uint64_t v, f = 0, unit;
+	double scale = 1;
+	bool pre, post = false;
+
+	if (!(*s == '.' || is_digit((unsigned char)*s)))
+		return "invalid duration (e.g. 300ms, 30s, 5m, 1h30m)";
+	start = s;
+	if (leading_int(&s, &v) < 0)
+		return "duration out of range";
+	pre = s != start;
+	if (*s == '.') {
+		start = ++s;
+		leading_fraction(&s, &f, &scale);
+		post = s != start;
+	}
+	if (!pre && !post)
+		return "invalid duration (e.g. 300ms, 30s, 5m, 1h30m)";
+	for (u = s; *s != '\0' && *s != '.' && !is_digit((unsigned char)*s); s++)
+		;
+	if (s == u)
+		return "missing unit in duration (want ns, us, ms, s, m or h)";
+	if ((unit = unit_ns(u, (size_t)(s - u))) == 0)
+		return "unknown unit in duration (want ns, us, ms, s, m or h)";
+	if (v > lim / unit)
+		return "duration out of range";
+	v *= unit;
+	if (f > 0) {
+		v += (uint64_t)((double)f * ((double)unit / scale));
+		if (v > lim)
+			return "duration out of range";
+	}
+	*d += v;
+	if (*d > lim)
+		return "duration out of range";
+	*sp = s;
+	return NULL;
+}
+
+const char *
+config_parse_duration(const char *s, int64_t *ms)
+{
+	const char *why;
+	uint64_t d = 0;
+	bool neg = false;
+
+	if (s == NULL || *s == '\0')
+		return "empty duration";
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	if (strcmp(s, "0") == 0) {
+		*ms = 0;
+		return NULL;
+	}
+	if (*s == '\0')
+		return "invalid duration (e.g. 300ms, 30s, 5m, 1h30m)";
+	while (*s != '\0')
+		if ((why = duration_term(&s, &d)) != NULL)
+			return why;
+	if (neg && d > 0)
+		return "negative duration";
+	if (d > (1ULL << 63) - 1)
+		return "duration out of range";
+	*ms = (int64_t)(d / NS_PER_MS);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Flags                                                               */
+
+enum flag_kind {
+	F_FUNC,         /* set() does the work */
+	F_INT,          /* int field, min..max */
+	F_SIZE,         /* size_t field, min..max */
+	F_DURATION,     /* int64_t milliseconds, min..max */
+	F_VERSION,      /* boolean: print the version */
+};
+
+struct flag {
+	const char *name;
+	enum flag_kind kind;
+	size_t off;
+	long long min, max;
+	const char *(*set)(struct config *, const char *);
+	const char *type;       /* word after the name in the usage */
+	const char *def;        /* default, applied through the parser */
+	const char *usage;
+};
+
+static const char *
+set_listen(struct config *cfg, const char *v)
+{
+	char *host, *port;
+	const char *why;
+
+	if ((why = config_parse_listen(v, &host, &port)) != NULL)
+		return why;
+	free(cfg->listen_host);
+	free(cfg->listen_port);
+	cfg->listen_host = host;
+	cfg->listen_port = port;
+	return NULL;
+}
+
+static const char *
+set_cache_dir(struct config *cfg, const char *v)
+{
+	if (*v == '\0')
+		return "empty directory name";
+	free(cfg->cache_dir);
+	cfg->cache_dir = xstrdup(v);
+	return NULL;
+}
+
+static const char *
+set_proxy(struct config *cfg, const char *v)
+{
+	struct upstream *ups;
+	const char *why;
+	size_t n;
+	bool off;
+
+	if ((why = config_parse_proxy(v, &ups, &n, &off)) != NULL)
+		return why;
+	config_free_upstreams(cfg->upstreams, cfg->n_upstreams);
+	cfg->upstreams = ups;
+	cfg->n_upstreams = n;
+	cfg->offline = off;
+	return NULL;
+}
+
+static void
+free_strings(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * Comma-separated globs, trimmed, empties skipped.  Unlike GOPRIVATE, a
+ * malformed glob is refused here rather than silently never matching.
+ */
+static const char *
+set_exclude(struct config *cfg, const char *v)
+{
+	const char *p = v, *s, *e;
+	char **globs = NULL;
+	size_t n = 0;
+
+	while (*p != '\0') {
+		s = p;
+		e = p + strcspn(p, ",");
+		p = *e ? e + 1 : e;
+		trim(&s, &e);
+		if (s == e)
+			continue;
+		if (path_match(s, (size_t)(e - s), "", 0) < 0) {
+			free_strings(globs, n);
+			return "malformed glob pattern";
+		}
+		globs = xreallocarray(globs, n + 1, sizeof(*globs));
+		globs[n++] = xstrndup(s, (size_t)(e - s));
+	}
+	free_strings(cfg->exclude, cfg->n_exclude);
+	cfg->exclude = globs;
+	cfg->n_exclude = n;
+	return NULL;
+}
+
+#define OFF(field) offsetof(struct config, field)
+
+static const struct flag flags[] = {
+	{ "listen", F_FUNC, 0, 0, 0, set_listen, "addr", ":8080",
+	  "listen on addr: host:port, [::1]:port or :port" },
+	{ "cacheDir", F_FUNC, 0, 0, 0, set_cache_dir, "dir", "./cache",
+	  "cache directory, created if missing" },
+	{ "proxy", F_FUNC, 0, 0, 0, set_proxy, "list",
+	  "https://proxy.golang.org",
+	  "upstreams in GOPROXY syntax: ',' tries the next one only on "
+	  "404/410,\n    \t'|' on any error; 'off' serves the cache only" },
+	{ "exclude", F_FUNC, 0, 0, 0, set_exclude, "patterns", "",
+	  "comma-separated GOPRIVATE-style globs of modules never fetched "
+	  "or served" },
+	{ "cacheExpire", F_DURATION, OFF(cache_expire_ms), 0, DURATION_MAX_MS,
+	  NULL, "duration", "5m",
+	  "freshness of mutable answers (@v/list, @latest, version queries)" },
+	{ "negativeCacheExpire", F_DURATION, OFF(neg_cache_ms), 0,
+	  DURATION_MAX_MS, NULL, "duration", "1m",
+	  "how long an upstream 404/410 is remembered (0 disables)" },
+	{ "connectTimeout", F_DURATION, OFF(connect_timeout_ms), 1,
+	  DURATION_MAX_MS, NULL, "duration", "10s",
+	  "upstream TCP+TLS connect timeout" },
+	{ "stallTimeout", F_DURATION, OFF(stall_timeout_ms), 1,
+	  DURATION_MAX_MS, NULL, "duration", "30s",
+	  "abort an upstream transfer that sends nothing for this long" },
+	{ "clientTimeout", F_DURATION, OFF(client_timeout_ms), 1,
+	  DURATION_MAX_MS, NULL, "duration", "60s",
+	  "close a client connection idle or stalled this long" },
+	{ "shutdownTimeout", F_DURATION, OFF(shutdown_timeout_ms), 0,
+	  DURATION_MAX_MS, NULL, "duration", "10s",
+	  "on SIGTERM/SIGINT, how long in-flight requests may finish" },
+	{ "maxFetches", F_INT, OFF(max_fetches), 1, 4096, NULL, "n", "16",
+	  "concurrent upstream transfers (others queue)" },
+	{ "maxConns", F_INT, OFF(max_conns), 1, 1000000, NULL, "n", "1024",
+	  "concurrent client connections" },
+	{ "threads", F_INT, OFF(threads), 0, 1024, NULL, "n", "0",
+	  "serving threads (0 = one per CPU)" },
+	{ "maxHeaderBytes", F_SIZE, OFF(max_header_bytes), 1024, 1048576,
+	  NULL, "n", "16384", "limit on the request line plus headers" },
+	{ "version", F_VERSION, 0, 0, 0, NULL, NULL, NULL,
+	  "print the version and exit" },
+};
+
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+static const struct flag *
+flag_lookup(const char *name, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < NFLAGS; i++)
+		if (strlen(flags[i].name) == n &&
+		    memcmp(flags[i].name, name, n) == 0)
+			return &flags[i];
+	return NULL;
+}
+
+/* Decimal digits only: 0 ok, -1 not a number, -2 outside min..max. */
+static int
+parse_int(const char *s, long long min, long long max, long long *out)
+{
+	long long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!is_digit((unsigned char)*s))
+			return -1;
+		if (v <= max)
+			v = v * 10 + (*s - '0');
+	}
+	if (v < min || v > max)
+		return -2;
+	*out = v;
+	return 0;
+}
+
+/* Go's strconv.ParseBool. */
+static int
+parse_bool(const char *s, bool *b)
+{
+	static const char *yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+	static const char *no[] = { "0", "f", "F", "FALSE", "false", "False" };
+	size_t i;
+
+	for (i = 0; i < 6; i++) {
+		if (strcmp(s, yes[i]) == 0)
+			return *b = true, 0;
+		if (strcmp(s, no[i]) == 0)
+			return *b = false, 0;
+	}
+	return -1;
+}
+
+static const char *
+set_number(const struct flag *f, struct config *cfg, const char *v,
+    char *buf, size_t len)
+{
+	char *field = (char *)cfg + f->off;
+	long long n;
+	int rc;
+
+	if ((rc = parse_int(v, f->min, f->max, &n)) == 0) {
+		if (f->kind == F_INT)
+			*(int *)(void *)field = (int)n;
+		else
+			*(size_t *)(void *)field = (size_t)n;
+		return NULL;
+	}
+	snprintf(buf, len, "%s (want an integer from %lld to %lld)",
+	    rc == -1 ? "not a decimal integer" : "out of range", f->min, f->max);
+	return buf;
+}
+
+static const char *
+set_duration(const struct flag *f, struct config *cfg, const char *v,
+    char *buf, size_t len)
+{
+	const char *why;
+	int64_t ms;
+
+	if ((why = config_parse_duration(v, &ms)) != NULL)
+		return why;
+	if (ms < f->min) {
+		snprintf(buf, len, "must be at least 1ms");
+		return buf;
+	}
+	if (ms > f->max) {
+		snprintf(buf, len, "out of range (at most %lldh)",
+		    f->max / 3600000);
+		return buf;
+	}
+	*(int64_t *)(void *)((char *)cfg + f->off) = ms;
+	return NULL;
+}
+
+/* Applies a non-boolean flag's value; NULL or the reason it is bad. */
+static const char *
+flag_set(const struct flag *f, struct config *cfg, const char *v,
+    char *buf, size_t len)
+{
+	switch (f->kind) {
+	case F_FUNC:
+		return f->set(cfg, v);
+	case F_INT:
+	case F_SIZE:
+		return set_number(f, cfg, v, buf, len);
+	case F_DURATION:
+		return set_duration(f, cfg, v, buf, len);
+	case F_VERSION:
+		break;
+	}
+	return "not a value flag";
+}
+
+static void
+config_defaults(struct config *cfg)
+{
+	char buf[128];
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < NFLAGS; i++)
+		if (flags[i].def != NULL &&
+		    flag_set(&flags[i], cfg, flags[i].def, buf, sizeof(buf)))
+			abort();        /* a default the parser refuses */
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->listen_host);
+	free(cfg->listen_port);
+	free(cfg->cache_dir);
+	config_free_upstreams(cfg->upstreams, cfg->n_upstreams);
+	free_strings(cfg->exclude, cfg->n_exclude);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void
+config_usage(FILE *out)
+{
+	size_t i;
+
+	fputs("Usage: goproxyd [flags]\n\n"
+	    "goproxyd is a caching Go module proxy.\n\n"
+	    "Flags:\n", out);
+	for (i = 0; i < NFLAGS; i++) {
+		const struct flag *f = &flags[i];
+
+		fprintf(out, "  -%s", f->name);
+		if (f->type != NULL)
+			fprintf(out, " %s", f->type);
+		fprintf(out, "\n    \t%s", f->usage);
+		if (f->def == NULL || strcmp(f->def, "") == 0 ||
+		    (f->kind == F_INT && strcmp(f->def, "0") == 0))
+			fputc('\n', out);
+		else if (f->kind == F_FUNC)
+			fprintf(out, " (default \"%s\")\n", f->def);
+		else
+			fprintf(out, " (default %s)\n", f->def);
+	}
+	fputs("  -h, -help\n    \tprint this help and exit\n", out);
+}
+
+/*
+ * flag.FlagSet.parseOne for an argument known to start with '-' and to be
+ * neither "-" nor "--".  *i indexes the next argument.
+ */
+static int
+parse_one(struct config *cfg, const char *arg, int argc, char **argv,
+    int *i, bool *version, FILE *out, FILE *err)
+{
+	const struct flag *f;
+	const char *name = arg + 1, *eq, *val, *why;
+	char buf[128];
+	size_t n;
+
+	if (*name == '-')
+		name++;
+	if (*name == '\0' || *name == '-' || *name == '=') {
+		fputs("goproxyd: bad flag syntax: ", err);
+		fput_name(err, arg, strlen(arg));
+		fputc('\n', err);
+		return CONFIG_EXIT_USAGE;
+	}
+	eq = strchr(name + 1, '=');
+	n = eq ? (size_t)(eq - name) : strlen(name);
+	if ((f = flag_lookup(name, n)) == NULL) {
+		if (span_is(name, name + n, "h") ||
+		    span_is(name, name + n, "help")) {
+			config_usage(out);
+			return CONFIG_EXIT_OK;
+		}
+		fputs("goproxyd: flag provided but not defined: -", err);
+		fput_name(err, name, n);
+		fputc('\n', err);
+		return CONFIG_EXIT_USAGE;
+	}
+	if (f->kind == F_VERSION) {
+		if (eq == NULL) {
+			*version = true;
+		} else if (parse_bool(eq + 1, version) < 0) {
+			fputs("goproxyd: invalid boolean value ", err);
+			fput_quoted(err, eq + 1, strlen(eq + 1));
+			fprintf(err, " for -%s: parse error\n", f->name);
+			return CONFIG_EXIT_USAGE;
+		}
+		return CONFIG_RUN;
+	}
+	if (eq != NULL)
+		val = eq + 1;
+	else if (*i < argc && argv[*i] != NULL)
+		val = argv[(*i)++];
+	else {
+		fprintf(err, "goproxyd: flag needs an argument: -%s\n", f->name);
+		return CONFIG_EXIT_USAGE;
+	}
+	if ((why = flag_set(f, cfg, val, buf, sizeof(buf))) != NULL) {
+		fputs("goproxyd: invalid value ", err);
+		fput_quoted(err, val, strlen(val));
+		fprintf(err, " for flag -%s: %s\n", f->name, why);
+		return CONFIG_EXIT_USAGE;
+	}
+	return CONFIG_RUN;
+}
+
+/*
+ * On CONFIG_EXIT_* the config has already been released (calling
+ * config_free on it again is harmless).
+ */
+int
+config_parse_args(struct config *cfg, int argc, char **argv, FILE *out,
+    FILE *err)
+{
+	bool version = false;
+	int i = 1, rc = CONFIG_RUN;
+	const char *a;
+
+	config_defaults(cfg);
+	while (i < argc && (a = argv[i]) != NULL) {
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		i++;
+		if (strcmp(a, "--") == 0)
+			break;
+		if ((rc = parse_one(cfg, a, argc, argv, &i, &version, out,
+		    err)) != CONFIG_RUN)
+			goto done;
+	}
+	if (version) {
+		fputs("goproxyd " GOPROXYD_VERSION "\n", out);
+		rc = CONFIG_EXIT_OK;
+	} else if (i < argc && argv[i] != NULL) {
+		fputs("goproxyd: unexpected argument ", err);
+		fput_quoted(err, argv[i], strlen(argv[i]));
+		fputc('\n', err);
+		rc = CONFIG_EXIT_USAGE;
+	}
+done:
+	if (rc != CONFIG_RUN)
+		config_free(cfg);
+	return rc;
+}
