@@ -1,0 +1,78 @@
+/*
+ * cache: the on-disk cache, laid out exactly like the go command's
+ * $GOMODCACHE/cache/download tree, so it is also a valid GOPROXY=file://
+ * tree and can be seeded by copying a module cache:
+ *
+ *   <esc path>/@v/list                 mutable
+ *   <esc path>/@v/<esc version>.info   immutable (canonical versions only)
+ *   <esc path>/@v/<esc version>.mod    immutable
+ *   <esc path>/@v/<esc version>.zip    immutable
+ *   <esc path>/@latest                 mutable (where file:// looks for it)
+ *   <esc path>/@query/<esc query>.info mutable answer to a non-canonical
+ *                                      .info query (never under @v/)
+ *
+ * Freshness of a mutable file is its mtime plus -cacheExpire: there is no
+ * side database.  Every file is published atomically: written to a temp
+ * file named ".goproxyd-tmp-<pid>-..." in the same directory, fsynced,
+ * renamed into place, and the directory fsynced.
+ *
+ * Contract: keys are relative paths built only from route.h's validated,
+ * escaped strings; every access goes through the root directory's fd with
+ * openat() and O_NOFOLLOW, so nothing outside the cache directory is read
+ * or written.  Functions return 0 or a negative errno.
+ */
+#ifndef GOPROXYD_CACHE_H
+#define GOPROXYD_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "route.h"
+
+#define CACHE_KEY_MAX 1024
+#define CACHE_TMP_PREFIX ".goproxyd-tmp-"
+
+struct cache_entry {
+	int fd;                  /* read-only, owned by the caller */
+	uint64_t size;
+	struct timespec mtime;
+};
+
+struct cache_tmp {
+	int fd;                  /* read-write; -1 once discarded */
+	int dirfd;               /* the directory that holds both names */
+	char name[256];          /* temp file name inside dirfd */
+	char final[256];         /* name it is published as */
+};
+
+/* Creates the directory if missing, opens it and removes temp files left
+ * by dead processes (a crash leaves them; a live sibling's are kept). */
+int cache_init(const char *dir);
+void cache_shutdown(void);
+
+/* The key of the file that answers r. */
+int cache_key(const struct request *r, char *key, size_t n);
+/* The key of <esc_path>/@v/<esc_version>.info. */
+int cache_key_info(const char *esc_path, const char *esc_version, char *key, size_t n);
+
+int cache_open(const char *key, struct cache_entry *e);
+/* Milliseconds since the entry was published (0 if its mtime is ahead). */
+int64_t cache_age_ms(const struct cache_entry *e);
+
+int cache_tmp_create(const char *key, struct cache_tmp *t);
+/* fsync, rename into place, fsync the directory.  On success t->fd stays
+ * open (now the published file, offset unspecified) and belongs to the
+ * caller; on failure the temp file is discarded. */
+int cache_tmp_publish(struct cache_tmp *t);
+/* Removes the temp file and closes everything; safe to call twice. */
+void cache_tmp_discard(struct cache_tmp *t);
+/* Publishes a small in-memory body under key (create, write, publish). */
+int cache_store_bytes(const char *key, const void *buf, size_t len);
+
+/* An @v/list body built from the canonical, non-pseudo .info files cached
+ * under esc_path, sorted by semver; for a seeded cache whose list was never
+ * fetched.  *body is malloc'd (caller frees); -ENOENT if there are none. */
+int cache_list_from_infos(const char *esc_path, char **body, size_t *len);
+
+#endif

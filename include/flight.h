@@ -1,0 +1,67 @@
+/*
+ * flight: one upstream fetch per cache key, however many requests want it,
+ * and a short memory of files the upstreams said do not exist.
+ *
+ * Contract: a request that missed the cache calls flight_join() with a
+ * waiter it owns.  The first joiner for a key starts the fetch
+ * (upstream_submit); later joiners attach to it.  When the fetch ends the
+ * fetcher thread calls flight_finish(), which gives each waiter its own
+ * copy of the result (its own fd to the one stored file, never a shared
+ * stream) and calls its wake() exactly once.  The waiter must stay valid
+ * until then.  flight_finish() frees the flight.
+ */
+#ifndef GOPROXYD_FLIGHT_H
+#define GOPROXYD_FLIGHT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cache.h"
+#include "route.h"
+
+enum fetch_status {
+	FETCH_OK,        /* fd holds the complete, validated answer */
+	FETCH_NOTFOUND,  /* every upstream asked said 404/410 */
+	FETCH_FAILED,    /* an upstream failed (5xx, timeout, reset, bad content) */
+};
+
+struct fetch_result {
+	enum fetch_status status;
+	int fd;                  /* FETCH_OK: read-only view of the answer */
+	uint64_t size;
+	struct timespec mtime;
+	char reason[512];        /* otherwise: one line for the client */
+};
+
+struct waiter {
+	struct waiter *next;
+	void (*wake)(struct waiter *w);
+	struct fetch_result result;   /* filled before wake() */
+};
+
+struct flight {
+	struct flight *next;          /* hash chain */
+	struct waiter *waiters;
+	struct request req;
+	char key[CACHE_KEY_MAX];
+};
+
+/* Attaches w to the fetch for key, starting it if none runs.  hold(arg)
+ * is called while the table is locked, after w is attached, so a caller
+ * can suspend its connection before any wake() can reach it. */
+void flight_join(const struct request *r, const char *key, struct waiter *w,
+                 void (*hold)(void *), void *arg);
+
+/* Ends the fetch: takes ownership of res->fd (closed here). */
+void flight_finish(struct flight *f, const struct fetch_result *res);
+
+/* Fetches now running or queued. */
+unsigned flight_count(void);
+
+/* Negative cache: remember that key was not found, for ttl_ms. */
+void negcache_add(const char *key, const char *reason, int64_t ttl_ms);
+/* True (and reason copied) if key was recently not found. */
+bool negcache_get(const char *key, char *reason, size_t n);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * server: the libmicrohttpd front end.  Each request is routed (route.h),
+ * answered from the cache when it can be (an fd response: sendfile, never
+ * read into memory), and otherwise suspended while its one upstream fetch
+ * runs (flight.h), then resumed and answered from the stored file, a stale
+ * copy, or an error.
+ *
+ * Contract: a handler decides exactly one outcome: a file to serve, or a
+ * status with a one-line text/plain reason and Cache-Control: no-store.
+ * Serving threads never wait on the network.
+ */
+#ifndef GOPROXYD_SERVER_H
+#define GOPROXYD_SERVER_H
+
+#include "config.h"
+
+/* Serves on the listening socket listen_fd (ownership passes to the server). */
+int server_start(const struct config *cfg, int listen_fd);
+/* Stops accepting connections; requests already in progress go on. */
+void server_quiesce(void);
+/* Requests received and not yet completely answered. */
+unsigned server_inflight(void);
+/* Closes every connection and stops the serving threads. */
+void server_stop(void);
+
+#endif

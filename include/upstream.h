@@ -1,0 +1,27 @@
+/*
+ * upstream: the one fetcher thread.  It drives every upstream transfer
+ * through libcurl's multi interface, walks the -proxy list with the
+ * GOPROXY rules (',' = next entry only after 404/410, '|' = next entry after
+ * any error), retries transient failures with backoff, streams each body
+ * into a temp file beside its final cache name, validates it, publishes it
+ * atomically and ends the flight (flight.h).
+ *
+ * Contract: upstream_submit() never blocks on the network; every submitted
+ * flight is finished exactly once (with FETCH_FAILED if the daemon stops
+ * first).  The config must outlive the thread.
+ */
+#ifndef GOPROXYD_UPSTREAM_H
+#define GOPROXYD_UPSTREAM_H
+
+#include "config.h"
+#include "flight.h"
+
+int upstream_start(const struct config *cfg);
+void upstream_submit(struct flight *f);
+/* Lets running and queued fetches go on until deadline_ms (CLOCK_MONOTONIC
+ * milliseconds), aborts what is left, and joins the thread. */
+void upstream_stop(int64_t deadline_ms);
+
+int64_t monotonic_ms(void);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * validate: is an upstream's answer fit to be stored and served?
+ *
+ * Contract: each check returns NULL if the content is acceptable, or a
+ * static one-line reason.  Nothing here writes anything.
+ */
+#ifndef GOPROXYD_VALIDATE_H
+#define GOPROXYD_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modpath.h"
+#include "route.h"
+
+/* Size limits on upstream bodies, by kind (the zip limit is the go
+ * command's MaxZipFile, the .mod limit its MaxGoMod). */
+uint64_t validate_limit(enum req_kind kind);
+
+/* .info / @latest: a JSON object whose "Version" is canonical and fits the
+ * module path; if want is non-NULL, Version must equal it.  The Version
+ * found is copied to version (MP_VERSION_MAX bytes). */
+const char *validate_info(const char *buf, size_t len, const char *path,
+                          const char *want, char *version);
+
+/* @v/list: text with no NUL bytes. */
+const char *validate_list(const char *buf, size_t len);
+
+/* .zip: readable by libzip, total uncompressed size within the go
+ * command's limit, and every entry named "<path>@<version>/...". */
+const char *validate_zip(int fd, const char *path, const char *version);
+
+#endif

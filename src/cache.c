@@ -1,0 +1,365 @@
+/* cache: see include/cache.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "log.h"
+#include "modpath.h"
+
+static int root_fd = -1;
+static atomic_uint tmp_counter;
+
+static int mkdir_p(const char *dir)
+{
+	char buf[4096];
+	char *p;
+
+	if (strlen(dir) >= sizeof buf)
+		return -ENAMETOOLONG;
+	strcpy(buf, dir);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* A temp file is ours to delete if the process that made it is gone. */
+static int sweep_one(const char *fpath, const struct stat *st, int type, struct FTW *ftw)
+{
+	const char *base = fpath + ftw->base;
+	long pid;
+
+	(void)st;
+	if (type != FTW_F || strncmp(base, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) != 0)
+		return 0;
+	pid = strtol(base + strlen(CACHE_TMP_PREFIX), NULL, 10);
+	if (pid > 0 && pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+		return 0;
+	if (unlink(fpath) == 0)
+		log_info("removed stale temp file %s", fpath);
+	return 0;
+}
+
+int cache_init(const char *dir)
+{
+	int r = mkdir_p(dir);
+
+	if (r < 0)
+		return r;
+	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return -errno;
+	if (nftw(dir, sweep_one, 32, FTW_PHYS) < 0)
+		log_warn("temp-file sweep of %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+void cache_shutdown(void)
+{
+	if (root_fd >= 0)
+		close(root_fd);
+	root_fd = -1;
+}
+
+static int fmt_key(char *key, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fmt_key(char *key, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(key, n, fmt, ap);
+	va_end(ap);
+	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+int cache_key_info(const char *esc_path, const char *esc_version, char *key, size_t n)
+{
+	return fmt_key(key, n, "%s/@v/%s.info", esc_path, esc_version);
+}
+
+int cache_key(const struct request *r, char *key, size_t n)
+{
+	switch (r->kind) {
+	case REQ_LIST:
+		return fmt_key(key, n, "%s/@v/list", r->esc_path);
+	case REQ_LATEST:
+		return fmt_key(key, n, "%s/@latest", r->esc_path);
+	case REQ_INFO:
+		if (!r->immutable)
+			return fmt_key(key, n, "%s/@query/%s.info", r->esc_path, r->esc_version);
+		/* fall through */
+	case REQ_MOD:
+	case REQ_ZIP:
+		return fmt_key(key, n, "%s/@v/%s.%s", r->esc_path, r->esc_version, route_ext(r->kind));
+	}
+	return -EINVAL;
+}
+
+int cache_open(const char *key, struct cache_entry *e)
+{
+	struct stat st;
+
+	e->fd = openat(root_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (e->fd < 0)
+		return -errno;
+	if (fstat(e->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int err = S_ISREG(st.st_mode) ? errno : ENOENT;
+		close(e->fd);
+		e->fd = -1;
+		return -err;
+	}
+	e->size = (uint64_t)st.st_size;
+	e->mtime = st.st_mtim;
+	return 0;
+}
+
+int64_t cache_age_ms(const struct cache_entry *e)
+{
+	struct timespec now;
+	int64_t age;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	age = (int64_t)(now.tv_sec - e->mtime.tv_sec) * 1000 +
+	      (now.tv_nsec - e->mtime.tv_nsec) / 1000000;
+	return age < 0 ? 0 : age;
+}
+
+/* Opens (creating as needed) the directory part of key; *base points at the
+ * final component inside key. */
+static int open_parent(const char *key, const char **base)
+{
+	char part[256];
+	const char *p = key, *slash;
+	int dfd = dup(root_fd);
+
+	if (dfd < 0)
+		return -errno;
+	while ((slash = strchr(p, '/')) != NULL) {
+		size_t len = (size_t)(slash - p);
+		int next;
+
+		if (len == 0 || len >= sizeof part) {
+			close(dfd);
+			return -EINVAL;
+		}
+		memcpy(part, p, len);
+		part[len] = '\0';
+		if (mkdirat(dfd, part, 0755) < 0 && errno != EEXIST) {
+			int err = errno;
+			close(dfd);
+			return -err;
+		}
+		next = openat(dfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dfd);
+		if (next < 0)
+			return -errno;
+		dfd = next;
+		p = slash + 1;
+	}
+	*base = p;
+	return dfd;
+}
+
+int cache_tmp_create(const char *key, struct cache_tmp *t)
+{
+	const char *base;
+	int tries;
+
+	t->fd = -1;
+	t->dirfd = open_parent(key, &base);
+	if (t->dirfd < 0)
+		return t->dirfd;
+	if (strlen(base) >= sizeof t->final) {
+		close(t->dirfd);
+		return -ENAMETOOLONG;
+	}
+	strcpy(t->final, base);
+	for (tries = 0; tries < 16; tries++) {
+		unsigned n = atomic_fetch_add(&tmp_counter, 1);
+		/* The pid leads so the start-up sweep can tell whose file it is. */
+		snprintf(t->name, sizeof t->name, CACHE_TMP_PREFIX "%ld-%x-%.180s",
+		         (long)getpid(), n, base);
+		t->fd = openat(t->dirfd, t->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (t->fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	int err = errno;
+	close(t->dirfd);
+	t->dirfd = -1;
+	return -err;
+}
+
+void cache_tmp_discard(struct cache_tmp *t)
+{
+	if (t->fd >= 0) {
+		close(t->fd);
+		unlinkat(t->dirfd, t->name, 0);
+		t->fd = -1;
+	}
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	t->dirfd = -1;
+}
+
+int cache_tmp_publish(struct cache_tmp *t)
+{
+	int err = 0;
+
+	if (fsync(t->fd) < 0 || renameat(t->dirfd, t->name, t->dirfd, t->final) < 0)
+		err = -errno;
+	if (err < 0) {
+		cache_tmp_discard(t);
+		return err;
+	}
+	/* The rename is durable only once the directory itself is synced. */
+	if (fsync(t->dirfd) < 0)
+		log_warn("fsync of the directory of %s: %s", t->final, strerror(errno));
+	close(t->dirfd);
+	t->dirfd = -1;
+	return 0;
+}
+
+int cache_store_bytes(const char *key, const void *buf, size_t len)
+{
+	struct cache_tmp t;
+	const char *p = buf;
+	int r = cache_tmp_create(key, &t);
+
+	if (r < 0)
+		return r;
+	while (len > 0) {
+		ssize_t w = write(t.fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			cache_tmp_discard(&t);
+			return r;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	r = cache_tmp_publish(&t);
+	if (r == 0)
+		close(t.fd);
+	return r;
+}
+
+/* --- @v/list rebuilt from cached .info files ------------------------------ */
+
+struct vlist {
+	char **v;
+	size_t n, cap;
+};
+
+static int vlist_add(struct vlist *l, const char *v)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **nv = realloc(l->v, cap * sizeof *nv);
+		if (nv == NULL)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	if ((l->v[l->n] = strdup(v)) == NULL)
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static void vlist_free(struct vlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static int cmp_semver(const void *a, const void *b)
+{
+	return mp_semver_compare(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the version named by an "<esc version>.info" file, if it belongs in a list. */
+static int add_info_name(struct vlist *l, const char *name)
+{
+	char esc[MP_VERSION_MAX], v[MP_VERSION_MAX];
+	size_t len = strlen(name);
+
+	if (len <= 5 || len - 5 >= sizeof esc || strcmp(name + len - 5, ".info") != 0)
+		return 0;
+	memcpy(esc, name, len - 5);
+	esc[len - 5] = '\0';
+	if (mp_unescape_version(esc, v, sizeof v) != NULL)
+		return 0;
+	if (!mp_is_canonical(v) || mp_is_pseudo(v))
+		return 0;
+	return vlist_add(l, v);
+}
+
+static int join_lines(const struct vlist *l, char **body, size_t *len)
+{
+	size_t total = 0, off = 0;
+	char *buf;
+
+	for (size_t i = 0; i < l->n; i++)
+		total += strlen(l->v[i]) + 1;
+	if ((buf = malloc(total + 1)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++)
+		off += (size_t)sprintf(buf + off, "%s\n", l->v[i]);
+	*body = buf;
+	*len = off;
+	return 0;
+}
+
+int cache_list_from_infos(const char *esc_path, char **body, size_t *len)
+{
+	char key[CACHE_KEY_MAX];
+	struct vlist l = {0};
+	struct dirent *de;
+	DIR *d;
+	int fd, r = fmt_key(key, sizeof key, "%s/@v", esc_path);
+
+	if (r < 0)
+		return r;
+	if ((fd = openat(root_fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL)
+		r = add_info_name(&l, de->d_name);
+	closedir(d);
+	if (r == 0 && l.n == 0)
+		r = -ENOENT;
+	if (r == 0) {
+		qsort(l.v, l.n, sizeof *l.v, cmp_semver);
+		r = join_lines(&l, body, len);
+	}
+	vlist_free(&l);
+	return r;
+}

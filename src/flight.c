@@ -1,0 +1,156 @@
+/* flight: see include/flight.h. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flight.h"
+#include "upstream.h"
+
+#define FLIGHT_BUCKETS 1024
+#define NEG_SLOTS 4096
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct flight *table[FLIGHT_BUCKETS];
+static unsigned n_flights;
+
+struct neg_slot {
+	char *key;
+	char *reason;
+	struct timespec expires;   /* CLOCK_MONOTONIC */
+};
+static struct neg_slot neg[NEG_SLOTS];
+
+static uint32_t hash_key(const char *s)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+static struct flight **find_slot(const char *key)
+{
+	struct flight **fp = &table[hash_key(key) % FLIGHT_BUCKETS];
+
+	while (*fp && strcmp((*fp)->key, key) != 0)
+		fp = &(*fp)->next;
+	return fp;
+}
+
+void flight_join(const struct request *r, const char *key, struct waiter *w,
+                 void (*hold)(void *), void *arg)
+{
+	struct flight **fp, *f, *started = NULL;
+
+	pthread_mutex_lock(&lock);
+	fp = find_slot(key);
+	if ((f = *fp) == NULL) {
+		f = calloc(1, sizeof *f);
+		if (f == NULL)
+			abort();   /* a few hundred bytes: nothing sensible to do */
+		f->req = *r;
+		strcpy(f->key, key);
+		*fp = f;
+		n_flights++;
+		started = f;
+	}
+	w->next = f->waiters;
+	f->waiters = w;
+	hold(arg);
+	pthread_mutex_unlock(&lock);
+	if (started)
+		upstream_submit(started);
+}
+
+void flight_finish(struct flight *f, const struct fetch_result *res)
+{
+	struct waiter *w, *next;
+	struct flight **fp;
+
+	pthread_mutex_lock(&lock);
+	fp = find_slot(f->key);
+	if (*fp == f)
+		*fp = f->next;
+	n_flights--;
+	for (w = f->waiters; w; w = next) {
+		next = w->next;   /* wake() may free w once resumed */
+		w->result = *res;
+		if (res->status == FETCH_OK)
+			w->result.fd = dup(res->fd);
+		if (res->status == FETCH_OK && w->result.fd < 0) {
+			w->result.status = FETCH_FAILED;
+			strcpy(w->result.reason, "out of file descriptors");
+		}
+		w->wake(w);
+	}
+	pthread_mutex_unlock(&lock);
+	if (res->status == FETCH_OK)
+		close(res->fd);
+	free(f);
+}
+
+unsigned flight_count(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&lock);
+	n = n_flights;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+static bool expired(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+void negcache_add(const char *key, const char *reason, int64_t ttl_ms)
+{
+	struct neg_slot *s = &neg[hash_key(key) % NEG_SLOTS];
+	char *k, *rs;
+
+	if (ttl_ms <= 0)
+		return;
+	k = strdup(key);
+	rs = strdup(reason);
+	if (k == NULL || rs == NULL) {
+		free(k);
+		free(rs);
+		return;
+	}
+	pthread_mutex_lock(&lock);
+	/* Direct-mapped: a collision evicts the older entry, which only costs
+	 * one more upstream request. */
+	free(s->key);
+	free(s->reason);
+	s->key = k;
+	s->reason = rs;
+	clock_gettime(CLOCK_MONOTONIC, &s->expires);
+	s->expires.tv_sec += ttl_ms / 1000;
+	s->expires.tv_nsec += (ttl_ms % 1000) * 1000000;
+	if (s->expires.tv_nsec >= 1000000000) {
+		s->expires.tv_sec++;
+		s->expires.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+bool negcache_get(const char *key, char *reason, size_t n)
+{
+	struct neg_slot *s = &neg[hash_key(key) % NEG_SLOTS];
+	bool hit = false;
+
+	pthread_mutex_lock(&lock);
+	if (s->key && strcmp(s->key, key) == 0 && !expired(&s->expires)) {
+		snprintf(reason, n, "%s", s->reason);
+		hit = true;
+	}
+	pthread_mutex_unlock(&lock);
+	return hit;
+}

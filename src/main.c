@@ -1,0 +1,182 @@
+/*
+ * goproxyd: a caching Go module proxy.
+ *
+ * main: flags, start-up (cache directory and its temp-file sweep, listening
+ * socket, fetcher thread, serving threads), signals and graceful shutdown.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "config.h"
+#include "flight.h"
+#include "log.h"
+#include "server.h"
+#include "upstream.h"
+
+static int bind_listen(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, sa, len) < 0 || listen(fd, 1024) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -1;
+	return 0;
+}
+
+/* ":port" listens on every address, IPv6 and IPv4 alike where the kernel
+ * allows one dual-stack socket. */
+static int listen_any(const char *port)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
+	int off = 0, fd;
+
+	a6.sin6_port = a4.sin_port = htons((uint16_t)atoi(port));
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+		if (bind_listen(fd, (struct sockaddr *)&a6, sizeof a6) == 0)
+			return fd;
+		close(fd);
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && bind_listen(fd, (struct sockaddr *)&a4, sizeof a4) == 0)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int listen_host(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res, *ai;
+	int fd = -1, r;
+
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_error("-listen %s:%s: %s", host, port, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd >= 0 && bind_listen(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int open_listener(const struct config *cfg)
+{
+	int fd = cfg->listen_host ? listen_host(cfg->listen_host, cfg->listen_port)
+	                          : listen_any(cfg->listen_port);
+
+	if (fd < 0)
+		log_error("cannot listen on %s:%s: %s", cfg->listen_host ? cfg->listen_host : "",
+		          cfg->listen_port, strerror(errno));
+	return fd;
+}
+
+/* Blocks until SIGTERM or SIGINT.  The signals are blocked in every thread
+ * (set before any is created), so only this wait sees them. */
+static void wait_for_stop(const sigset_t *set)
+{
+	for (;;) {
+		int sig = sigwaitinfo(set, NULL);
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s: shutting down", strsignal(sig));
+			return;
+		}
+		if (sig == SIGHUP)
+			log_info("received SIGHUP: nothing to reopen");
+	}
+}
+
+/* Stop accepting, let requests and fetches in progress finish until the
+ * deadline, then end what is left. */
+static void shutdown_gracefully(const struct config *cfg)
+{
+	int64_t deadline = monotonic_ms() + cfg->shutdown_timeout_ms;
+
+	server_quiesce();
+	while ((server_inflight() > 0 || flight_count() > 0) && monotonic_ms() < deadline)
+		usleep(20 * 1000);
+	upstream_stop(deadline);
+	/* Requests woken by aborted fetches still get their 404 answer. */
+	for (int i = 0; i < 50 && server_inflight() > 0; i++)
+		usleep(20 * 1000);
+	if (server_inflight() > 0)
+		log_warn("%u requests unfinished at the shutdown deadline", server_inflight());
+	server_stop();
+}
+
+static void describe(const struct config *cfg)
+{
+	char ups[1024] = "off (cache only)";
+	size_t o = 0;
+
+	for (size_t i = 0; i < cfg->n_upstreams && o < sizeof ups; i++)
+		o += (size_t)snprintf(ups + o, sizeof ups - o, "%s%s", cfg->upstreams[i].url,
+		                      i + 1 < cfg->n_upstreams
+		                          ? (cfg->upstreams[i].fallback_on_error ? "|" : ",")
+		                          : "");
+	log_info("goproxyd %s listening on %s:%s, cache %s, upstream %s", GOPROXYD_VERSION,
+	         cfg->listen_host ? cfg->listen_host : "", cfg->listen_port, cfg->cache_dir, ups);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	sigset_t set;
+	int r, fd;
+
+	r = config_parse_args(&cfg, argc, argv, stdout, stderr);
+	if (r != CONFIG_RUN) {
+		config_free(&cfg);
+		return r == CONFIG_EXIT_OK ? 0 : 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if ((r = cache_init(cfg.cache_dir)) < 0) {
+		log_error("-cacheDir %s: %s", cfg.cache_dir, strerror(-r));
+		config_free(&cfg);
+		return 1;
+	}
+	if ((fd = open_listener(&cfg)) < 0 || upstream_start(&cfg) < 0) {
+		config_free(&cfg);
+		return 1;
+	}
+	if (server_start(&cfg, fd) < 0) {
+		log_error("cannot start the HTTP server");
+		upstream_stop(0);
+		config_free(&cfg);
+		return 1;
+	}
+	describe(&cfg);
+	wait_for_stop(&set);
+	shutdown_gracefully(&cfg);
+	cache_shutdown();
+	config_free(&cfg);
+	log_info("stopped");
+	return 0;
+}
