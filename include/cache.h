@@ -10,6 +10,9 @@
  *   <esc path>/@latest                 mutable (where file:// looks for it)
  *   <esc path>/@query/<esc query>.info mutable answer to a non-canonical
  *                                      .info query (never under @v/)
+ *   sumdb/<name>/latest                mutable signed tree head
+ *   sumdb/<name>/lookup/<m>@<v>        immutable lookup answer
+ *   sumdb/<name>/tile/<H>/<L>/<K>...   immutable tiles
  *
  * Freshness of a mutable file is its mtime plus -cacheExpire: there is no
  * side database.  Every file is published atomically: written to a temp

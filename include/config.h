@@ -24,6 +24,16 @@ struct upstream {
 	bool fallback_on_error;  /* the separator after this entry was '|' */
 };
 
+/* A checksum database goproxyd proxies (-sumdb). */
+struct sumdb_conf {
+	char *name;              /* e.g. "sum.golang.org"; also its cache directory */
+	char *url;               /* base URL, no trailing '/' */
+	char *key;               /* verifier key "name+hash+base64", or NULL */
+};
+
+/* The go command's built-in key for sum.golang.org (modfetch/key.go). */
+#define SUMDB_GOLANG_KEY "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
+
 struct config {
 	char *listen_host;       /* NULL: every address */
 	char *listen_port;       /* decimal port, e.g. "8080" */
@@ -33,6 +43,10 @@ struct config {
 	bool offline;            /* -proxy off: cache only, nothing fetched */
 	char **exclude;          /* GOPRIVATE-style globs */
 	size_t n_exclude;
+	struct sumdb_conf *sumdbs;   /* -sumdb; none when "off" */
+	size_t n_sumdbs;
+	char **nosum;                /* -noSumPatterns: never looked up or verified */
+	size_t n_nosum;
 	int64_t cache_expire_ms;     /* -cacheExpire: freshness of mutable answers */
 	int64_t neg_cache_ms;        /* -negativeCacheExpire: remembered 404s */
 	int64_t connect_timeout_ms;  /* -connectTimeout: upstream connect */
@@ -64,6 +78,12 @@ void config_usage(FILE *out);
 const char *config_parse_proxy(const char *list, struct upstream **ups,
                                size_t *n, bool *offline);
 void config_free_upstreams(struct upstream *ups, size_t n);
+
+/* -sumdb grammar: "off", or comma-separated entries NAME, KEY, NAME=URL or
+ * KEY=URL, where KEY is a verifier key "name+hash+base64".  The URL
+ * defaults to https://NAME; sum.golang.org's key is built in. */
+const char *config_parse_sumdb(const char *list, struct sumdb_conf **dbs, size_t *n);
+void config_free_sumdbs(struct sumdb_conf *dbs, size_t n);
 
 /* module.MatchPrefixPatterns: does any comma-separated glob match a
  * leading run of path elements of modpath? */

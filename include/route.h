@@ -7,6 +7,10 @@
  * once, and either fills *req and returns 0, or returns an HTTP status
  * (400 for a malformed request, 404 for a well-formed path that names no
  * endpoint) and points *reason at a static one-line explanation.
+ * Checksum-database paths (/sumdb/<name>/..., and /lookup/, /tile/,
+ * /latest at the root, which no module path can start with because a
+ * module's first element has a dot) come out as REQ_SUMDB; whether <name>
+ * is a database goproxyd proxies is the caller's question.
  * It never touches the filesystem; every string it produces passed the
  * go command's rules (modpath.h), so the escaped forms are safe file names.
  */
@@ -22,7 +26,20 @@ enum req_kind {
 	REQ_MOD,      /* /<m>/@v/<v>.mod */
 	REQ_ZIP,      /* /<m>/@v/<v>.zip */
 	REQ_LATEST,   /* /<m>/@latest */
+	REQ_SUMDB,    /* /sumdb/<name>/<rest>, or /<rest> for the default database */
 };
+
+/* What a checksum-database request asks for (the <rest> of its path). */
+enum sumdb_kind {
+	SUMDB_SUPPORTED,   /* supported: answered by goproxyd itself */
+	SUMDB_LATEST,      /* latest: the signed tree head, mutable */
+	SUMDB_LOOKUP,      /* lookup/<m>@<v>: record + signed tree, immutable */
+	SUMDB_TILE,        /* tile/<H>/<L>/<K>[.p/<W>]: W hashes, immutable */
+	SUMDB_DATA_TILE,   /* tile/<H>/data/<K>[.p/<W>]: records, immutable */
+};
+
+#define SUMDB_NAME_MAX 129
+#define SUMDB_REST_MAX (MP_PATH_MAX + MP_VERSION_MAX + 16)
 
 struct request {
 	enum req_kind kind;
@@ -34,6 +51,14 @@ struct request {
 	 * answer never changes.  MOD and ZIP are always immutable (route
 	 * rejects other versions with 400); INFO may be a mutable query. */
 	bool immutable;
+	/* REQ_SUMDB: the database name ("" in the root form, which means the
+	 * default database), the validated, canonical <rest>, and for
+	 * SUMDB_LOOKUP the module and version in path/version above. */
+	enum sumdb_kind sumdb_kind;
+	char sumdb_name[SUMDB_NAME_MAX];
+	char sumdb_rest[SUMDB_REST_MAX];
+	unsigned tile_width;               /* SUMDB_TILE/DATA_TILE: W */
+	unsigned sumdb_db;                 /* set by the server: -sumdb index */
 };
 
 int route_parse(const char *raw_path, struct request *req, const char **reason);

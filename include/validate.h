@@ -15,7 +15,7 @@
 
 /* Size limits on upstream bodies, by kind (the zip limit is the go
  * command's MaxZipFile, the .mod limit its MaxGoMod). */
-uint64_t validate_limit(enum req_kind kind);
+uint64_t validate_limit(const struct request *r);
 
 /* .info / @latest: a JSON object whose "Version" is canonical and fits the
  * module path; if want is non-NULL, Version must equal it.  The Version
@@ -25,6 +25,10 @@ const char *validate_info(const char *buf, size_t len, const char *path,
 
 /* @v/list: text with no NUL bytes. */
 const char *validate_list(const char *buf, size_t len);
+
+/* A checksum database's answer: a hash tile is exactly W*32 bytes, a
+ * lookup starts with its record id, latest with a tree note. */
+const char *validate_sumdb(const struct request *r, const char *buf, size_t len);
 
 /* .zip: readable by libzip, total uncompressed size within the go
  * command's limit, and every entry named "<path>@<version>/...". */

@@ -104,6 +104,9 @@ int cache_key(const struct request *r, char *key, size_t n)
 		return fmt_key(key, n, "%s/@v/list", r->esc_path);
 	case REQ_LATEST:
 		return fmt_key(key, n, "%s/@latest", r->esc_path);
+	case REQ_SUMDB:
+		/* The go command's own layout: sumdb/<name>/{lookup,tile}/... */
+		return fmt_key(key, n, "sumdb/%s/%s", r->sumdb_name, r->sumdb_rest);
 	case REQ_INFO:
 		if (!r->immutable)
 			return fmt_key(key, n, "%s/@query/%s.info", r->esc_path, r->esc_version);

@@ -988,7 +988,7 @@ free_strings(char **v, size_t n)
  * malformed glob is refused here rather than silently never matching.
  */
 static const char *
-set_exclude(struct config *cfg, const char *v)
+parse_globs(const char *v, char ***list, size_t *count)
 {
 	const char *p = v, *s, *e;
 	char **globs = NULL;
@@ -1008,9 +1008,163 @@ set_exclude(struct config *cfg, const char *v)
 		globs = xreallocarray(globs, n + 1, sizeof(*globs));
 		globs[n++] = xstrndup(s, (size_t)(e - s));
 	}
-	free_strings(cfg->exclude, cfg->n_exclude);
-	cfg->exclude = globs;
-	cfg->n_exclude = n;
+	free_strings(*list, *count);
+	*list = globs;
+	*count = n;
+	return NULL;
+}
+
+static const char *
+set_exclude(struct config *cfg, const char *v)
+{
+	return parse_globs(v, &cfg->exclude, &cfg->n_exclude);
+}
+
+static const char *
+set_nosum(struct config *cfg, const char *v)
+{
+	return parse_globs(v, &cfg->nosum, &cfg->n_nosum);
+}
+
+/* ------------------------------------------------------------------ */
+/* -sumdb                                                              */
+
+/* A database name is also a directory under the cache: host[/path],
+ * lowercase letters, digits, '.', '-', '_', no empty or dot-only element. */
+static bool
+valid_sumdb_name(const char *s, size_t n)
+{
+	size_t i, elem = 0;
+	bool dots_only = true;
+
+	if (n == 0 || n > 128)
+		return false;
+	for (i = 0; i <= n; i++) {
+		char c = i < n ? s[i] : '/';
+
+		if (c == '/') {
+			if (elem == 0 || dots_only)
+				return false;
+			elem = 0;
+			dots_only = true;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '-' || c == '_'))
+			return false;
+		if (c != '.')
+			dots_only = false;
+		elem++;
+	}
+	return true;
+}
+
+/* One entry: NAME or KEY, optionally followed by =URL. */
+static const char *
+parse_sumdb_entry(const char *s, const char *e, struct sumdb_conf *db)
+{
+	const char *eq = s, *id_end, *plus;
+	struct upstream *ups;
+	size_t n;
+	bool off;
+	char *url;
+	const char *why;
+
+	/* The URL starts at "=http"; a key's base64 is 44 characters of
+	 * 33 bytes and never holds '='. */
+	while ((eq = memchr(eq, '=', (size_t)(e - eq))) != NULL &&
+	    strncmp(eq + 1, "http", 4) != 0)
+		eq++;
+	id_end = eq ? eq : e;
+	plus = memchr(s, '+', (size_t)(id_end - s));
+	if (!valid_sumdb_name(s, (size_t)((plus ? plus : id_end) - s)))
+		return "malformed checksum database name";
+	db->name = xstrndup(s, (size_t)((plus ? plus : id_end) - s));
+	if (plus)
+		db->key = xstrndup(s, (size_t)(id_end - s));
+	else if (strcmp(db->name, "sum.golang.org") == 0)
+		db->key = xstrdup(SUMDB_GOLANG_KEY);
+	if (eq)
+		url = xstrndup(eq + 1, (size_t)(e - eq - 1));
+	else {
+		url = xreallocarray(NULL, strlen(db->name) + 9, 1);
+		sprintf(url, "https://%s", db->name);
+	}
+	why = config_parse_proxy(url, &ups, &n, &off);
+	free(url);
+	if (why != NULL)
+		return why;
+	if (n != 1) {
+		config_free_upstreams(ups, n);
+		return "a checksum database needs one http(s) URL";
+	}
+	db->url = ups[0].url;
+	ups[0].url = NULL;
+	config_free_upstreams(ups, n);
+	return NULL;
+}
+
+const char *
+config_parse_sumdb(const char *list, struct sumdb_conf **dbs, size_t *count)
+{
+	const char *p = list, *s, *e, *why;
+	struct sumdb_conf *out = NULL;
+	size_t n = 0;
+
+	*dbs = NULL;
+	*count = 0;
+	s = list;
+	e = list + strlen(list);
+	trim(&s, &e);
+	if ((size_t)(e - s) == 3 && memcmp(s, "off", 3) == 0)
+		return NULL;
+	while (*p != '\0') {
+		s = p;
+		e = p + strcspn(p, ",");
+		p = *e ? e + 1 : e;
+		trim(&s, &e);
+		if (s == e)
+			continue;
+		out = xreallocarray(out, n + 1, sizeof(*out));
+		memset(&out[n], 0, sizeof(out[n]));
+		why = parse_sumdb_entry(s, e, &out[n++]);
+		if (why != NULL) {
+			config_free_sumdbs(out, n);
+			return why;
+		}
+	}
+	if (n == 0)
+		return "empty list (use \"off\" to proxy no checksum database)";
+	*dbs = out;
+	*count = n;
+	return NULL;
+}
+
+void
+config_free_sumdbs(struct sumdb_conf *dbs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(dbs[i].name);
+		free(dbs[i].url);
+		free(dbs[i].key);
+	}
+	free(dbs);
+}
+
+static const char *
+set_sumdb(struct config *cfg, const char *v)
+{
+	struct sumdb_conf *dbs;
+	const char *why;
+	size_t n;
+
+	if ((why = config_parse_sumdb(v, &dbs, &n)) != NULL)
+		return why;
+	config_free_sumdbs(cfg->sumdbs, cfg->n_sumdbs);
+	cfg->sumdbs = dbs;
+	cfg->n_sumdbs = n;
 	return NULL;
 }
 
@@ -1028,6 +1182,11 @@ static const struct flag flags[] = {
 	{ "exclude", F_FUNC, 0, 0, 0, set_exclude, "patterns", "",
 	  "comma-separated GOPRIVATE-style globs of modules never fetched "
 	  "or served" },
+	{ "sumdb", F_FUNC, 0, 0, 0, set_sumdb, "list", "sum.golang.org",
+	  "checksum databases to proxy: NAME, KEY (name+hash+base64),\n    \t"
+	  "either optionally =URL; 'off' for none" },
+	{ "noSumPatterns", F_FUNC, 0, 0, 0, set_nosum, "patterns", "",
+	  "comma-separated globs of modules never looked up in a checksum database" },
 	{ "cacheExpire", F_DURATION, OFF(cache_expire_ms), 0, DURATION_MAX_MS,
 	  NULL, "duration", "5m",
 	  "freshness of mutable answers (@v/list, @latest, version queries)" },
@@ -1193,6 +1352,8 @@ config_free(struct config *cfg)
 	free(cfg->cache_dir);
 	config_free_upstreams(cfg->upstreams, cfg->n_upstreams);
 	free_strings(cfg->exclude, cfg->n_exclude);
+	free_strings(cfg->nosum, cfg->n_nosum);
+	config_free_sumdbs(cfg->sumdbs, cfg->n_sumdbs);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

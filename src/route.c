@@ -8,6 +8,8 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "modpath.h"
@@ -171,6 +173,189 @@ static const char *parse_file(const char *file, struct request *req)
 	return NULL;
 }
 
+/* --- checksum-database paths ------------------------------------------- */
+
+/* A database name, as config.c accepts it: host[/path] of lowercase
+ * letters, digits, '.', '-', '_'. */
+static bool valid_sumdb_name(const char *s, size_t n)
+{
+	size_t elem = 0;
+	bool dots_only = true;
+
+	if (n == 0 || n >= SUMDB_NAME_MAX)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char c = i < n ? s[i] : '/';
+
+		if (c == '/') {
+			if (elem == 0 || dots_only)
+				return false;
+			elem = 0;
+			dots_only = true;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '_'))
+			return false;
+		dots_only = dots_only && c == '.';
+		elem++;
+	}
+	return true;
+}
+
+/* A decimal number with no sign and no leading zero, at most max. */
+static bool parse_dec(const char *s, size_t n, long long max, long long *out)
+{
+	long long v = 0;
+
+	if (n == 0 || n > 18 || (n > 1 && s[0] == '0'))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* tlog's tile path: tile/H/L/K[.p/W], K in 3-digit groups, all but the
+ * last prefixed with 'x'.  Only the canonical encoding is accepted. */
+static const char *parse_tile(const char *rest, struct request *req)
+{
+	char kbuf[64];
+	const char *p = rest + strlen("tile/"), *slash;
+	long long h, l = -1, w = 0;
+	size_t o = 0;
+
+	if ((slash = strchr(p, '/')) == NULL || !parse_dec(p, (size_t)(slash - p), 30, &h) || h < 1)
+		return "malformed tile path: height";
+	p = slash + 1;
+	if ((slash = strchr(p, '/')) == NULL)
+		return "malformed tile path: level";
+	if (!((size_t)(slash - p) == 4 && memcmp(p, "data", 4) == 0) &&
+	    !parse_dec(p, (size_t)(slash - p), 63, &l))
+		return "malformed tile path: level";
+	p = slash + 1;
+	for (;;) {   /* K: "xDDD/" groups, then "DDD" */
+		int x = *p == 'x';
+		const char *d = p + x;
+
+		if (strspn(d, "0123456789") != 3 || o + 3 >= sizeof kbuf)
+			return "malformed tile path: index";
+		memcpy(kbuf + o, d, 3);
+		o += 3;
+		p = d + 3;
+		if (!x)
+			break;
+		if (*p++ != '/')
+			return "malformed tile path: index";
+	}
+	if (o > 18)
+		return "malformed tile path: index too large";
+	if (strncmp(p, ".p/", 3) == 0) {
+		if (!parse_dec(p + 3, strlen(p + 3), (1LL << h) - 1, &w) || w < 1)
+			return "malformed tile path: width";
+	} else if (*p != '\0')
+		return "malformed tile path";
+	/* tlog.ParseTilePath re-encodes and compares; with every number
+	 * parsed strictly above, the one other way to differ is a zero
+	 * leading group ("x000/..."). */
+	if (o > 3 && memcmp(kbuf, "000", 3) == 0)
+		return "tile path is not in canonical form";
+	req->sumdb_kind = l < 0 ? SUMDB_DATA_TILE : SUMDB_TILE;
+	req->tile_width = (unsigned)(w ? w : 1LL << h);
+	return NULL;
+}
+
+/* lookup/<escaped path>@<escaped version>, the version a full semver
+ * (the sumdb server's own pattern). */
+static const char *parse_lookup(const char *rest, struct request *req)
+{
+	char mod[MP_PATH_MAX];
+	const char *arg = rest + strlen("lookup/"), *at = strchr(arg, '@'), *err;
+	size_t n;
+
+	if (at == NULL || at == arg || (size_t)(at - arg) >= sizeof mod)
+		return "malformed lookup: want lookup/<module>@<version>";
+	memcpy(mod, arg, (size_t)(at - arg));
+	mod[at - arg] = '\0';
+	if ((err = parse_module(mod, req)) != NULL)
+		return err;
+	n = strlen(at + 1);
+	if ((err = parse_version(at + 1, n, req)) != NULL)
+		return err;
+	if (!mp_semver_valid(req->version) || strchr(req->version, '@') ||
+	    strspn(req->version, "v0123456789.") < 6)
+		return "malformed lookup: version is not a full semantic version";
+	req->sumdb_kind = SUMDB_LOOKUP;
+	return NULL;
+}
+
+static int parse_sumdb_rest(const char *rest, struct request *req, const char **reason)
+{
+	const char *err = NULL;
+
+	if (strlen(rest) >= SUMDB_REST_MAX) {
+		*reason = "checksum database path too long";
+		return 400;
+	}
+	if (strcmp(rest, "supported") == 0)
+		req->sumdb_kind = SUMDB_SUPPORTED;
+	else if (strcmp(rest, "latest") == 0)
+		req->sumdb_kind = SUMDB_LATEST;
+	else if (strncmp(rest, "lookup/", 7) == 0)
+		err = parse_lookup(rest, req);
+	else if (strncmp(rest, "tile/", 5) == 0)
+		err = parse_tile(rest, req);
+	else {
+		*reason = "no such checksum database endpoint";
+		return 404;
+	}
+	if (err != NULL) {
+		*reason = err;
+		return 400;
+	}
+	strcpy(req->sumdb_rest, rest);
+	req->kind = REQ_SUMDB;
+	req->immutable = req->sumdb_kind != SUMDB_LATEST && req->sumdb_kind != SUMDB_SUPPORTED;
+	return 0;
+}
+
+/* The name may hold '/', so the split is the first element that starts an
+ * endpoint. */
+static int parse_sumdb(const char *path, struct request *req, const char **reason)
+{
+	static const char *const marks[] = { "/supported", "/latest", "/lookup/", "/tile/" };
+	const char *name = path + strlen("/sumdb/"), *split = NULL;
+
+	for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+		const char *m = strstr(name, marks[i]);
+		size_t ml = strlen(marks[i]);
+
+		/* "/supported" and "/latest" must end the path. */
+		while (m && marks[i][ml - 1] != '/' && m[ml] != '\0')
+			m = strstr(m + 1, marks[i]);
+		if (m && (split == NULL || m < split))
+			split = m;
+	}
+	if (split == NULL || !valid_sumdb_name(name, (size_t)(split - name))) {
+		*reason = "not found: no such checksum database";
+		return 404;
+	}
+	memcpy(req->sumdb_name, name, (size_t)(split - name));
+	req->sumdb_name[split - name] = '\0';
+	return parse_sumdb_rest(split + 1, req, reason);
+}
+
+static bool is_root_sumdb(const char *path)
+{
+	return strcmp(path, "/latest") == 0 || strcmp(path, "/supported") == 0 ||
+	       strncmp(path, "/lookup/", 8) == 0 || strncmp(path, "/tile/", 6) == 0;
+}
+
 int route_parse(const char *raw_path, struct request *req, const char **reason)
 {
 	char path[ROUTE_DECODED_MAX];
@@ -186,6 +371,13 @@ int route_parse(const char *raw_path, struct request *req, const char **reason)
 		*reason = err;
 		return 400;
 	}
+
+	/* No module path starts with "sumdb", "lookup", "tile" or "latest":
+	 * a module's first element has a dot. */
+	if (strncmp(path, "/sumdb/", 7) == 0)
+		return parse_sumdb(path, req, reason);
+	if (is_root_sumdb(path))
+		return parse_sumdb_rest(path + 1, req, reason);
 
 	/* Module paths contain no '@', so the first marker is the split. */
 	at_v = strstr(path, "/@v/");
@@ -229,6 +421,7 @@ const char *route_ext(enum req_kind kind)
 		return "zip";
 	case REQ_LIST:
 	case REQ_LATEST:
+	case REQ_SUMDB:
 		break;
 	}
 	return NULL;

@@ -77,9 +77,13 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	return queue(c, status, r);
 }
 
-static const char *content_type(enum req_kind k)
+static const char *content_type(const struct request *r)
 {
-	switch (k) {
+	switch (r->kind) {
+	case REQ_SUMDB:
+		if (r->sumdb_kind == SUMDB_TILE)
+			return "application/octet-stream";
+		break;
 	case REQ_INFO:
 	case REQ_LATEST:
 		return "application/json";
@@ -194,7 +198,7 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 		close(e->fd);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", content_type(x->req.kind));
+	MHD_add_response_header(r, "Content-Type", content_type(&x->req));
 	set_cache_control(r, x, e);
 	if (x->req.immutable) {
 		MHD_add_response_header(r, "ETag", etag);
@@ -221,7 +225,7 @@ static enum MHD_Result send_built_list(struct ctx *x, enum outcome o)
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", content_type(REQ_LIST));
+	MHD_add_response_header(r, "Content-Type", content_type(&x->req));
 	MHD_add_response_header(r, "Cache-Control", "public, max-age=0");
 	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
 	return queue(x->conn, MHD_HTTP_OK, r);
@@ -286,6 +290,47 @@ static enum MHD_Result answer_offline_miss(struct ctx *x)
 	                  "not found: %s is not cached and goproxyd runs with -proxy off", x->req.path);
 }
 
+static bool private_module(const struct request *r)
+{
+	return config_match_patterns(cfg->exclude, cfg->n_exclude, r->path) ||
+	       (r->kind == REQ_SUMDB && config_match_patterns(cfg->nosum, cfg->n_nosum, r->path));
+}
+
+/* Binds a checksum-database request to a configured database (the root
+ * form means the first one).  Only configured names are ever proxied, and
+ * /supported is answered here: 200 for those, 404 for the rest. */
+static unsigned resolve_sumdb(struct request *r, const char **reason)
+{
+	size_t i;
+
+	if (r->sumdb_name[0] == '\0' && cfg->n_sumdbs > 0)
+		snprintf(r->sumdb_name, sizeof r->sumdb_name, "%s", cfg->sumdbs[0].name);
+	for (i = 0; i < cfg->n_sumdbs; i++)
+		if (strcmp(cfg->sumdbs[i].name, r->sumdb_name) == 0)
+			break;
+	if (i == cfg->n_sumdbs) {
+		*reason = "not found: this proxy does not serve that checksum database";
+		return MHD_HTTP_NOT_FOUND;
+	}
+	r->sumdb_db = (unsigned)i;
+	if (r->sumdb_kind == SUMDB_LOOKUP && private_module(r)) {
+		*reason = "not found: lookups of private modules are not forwarded (-exclude, -noSumPatterns)";
+		return MHD_HTTP_NOT_FOUND;
+	}
+	return 0;
+}
+
+static enum MHD_Result send_supported(struct ctx *x)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+
+	if (r) {
+		MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+		MHD_add_response_header(r, "Cache-Control", "no-store");
+	}
+	return queue(x->conn, MHD_HTTP_OK, r);
+}
+
 static enum MHD_Result answer(struct ctx *x, const char *url, const char *method)
 {
 	const char *reason;
@@ -299,7 +344,12 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 		                  "method %s not allowed: goproxyd answers GET and HEAD", method);
 	if ((st = route_parse(url, &x->req, &reason)) != 0)
 		return send_error(x->conn, (unsigned)st, "%s", reason);
-	if (config_match_patterns(cfg->exclude, cfg->n_exclude, x->req.path))
+	if (x->req.kind == REQ_SUMDB) {
+		if ((st = (int)resolve_sumdb(&x->req, &reason)) != 0)
+			return send_error(x->conn, (unsigned)st, "%s", reason);
+		if (x->req.sumdb_kind == SUMDB_SUPPORTED)
+			return send_supported(x);
+	} else if (private_module(&x->req))
 		return send_error(x->conn, MHD_HTTP_NOT_FOUND,
 		                  "not found: %s is excluded by this proxy (-exclude); fetch it directly",
 		                  x->req.path);

@@ -99,6 +99,11 @@ static void build_url(struct job *j)
 	char path[3 * CACHE_KEY_MAX];
 	char v[3 * MP_VERSION_MAX];
 
+	if (r->kind == REQ_SUMDB) {
+		path_escape(path, sizeof path, r->sumdb_rest);
+		snprintf(j->url, sizeof j->url, "%s/%s", cfg->sumdbs[r->sumdb_db].url, path);
+		return;
+	}
 	path_escape(path, sizeof path, r->esc_path);
 	if (r->kind == REQ_LIST)
 		snprintf(j->url, sizeof j->url, "%s/%s/@v/list", cfg->upstreams[j->up].url, path);
@@ -196,7 +201,7 @@ static int start_attempt(struct job *j)
 		return -1;
 	}
 	build_url(j);
-	j->limit = validate_limit(j->flight->req.kind);
+	j->limit = validate_limit(&j->flight->req);
 	j->received = 0;
 	j->head_len = 0;
 	j->too_large = j->disk_error = false;
@@ -324,27 +329,9 @@ static void store_resolved_info(const struct request *r, const char *version,
 		log_warn("cannot store %s", key);
 }
 
-static const char *check_json_answer(struct job *j)
-{
-	const struct request *r = &j->flight->req;
-	char version[MP_VERSION_MAX];
-	char *buf = malloc(j->received + 1);
-	const char *bad = NULL;
-
-	if (buf == NULL)
-		return "out of memory";
-	if (pread(j->tmp.fd, buf, j->received, 0) != (ssize_t)j->received)
-		bad = "cannot read back the fetched answer";
-	else
-		bad = validate_info(buf, j->received, r->path,
-		                    r->immutable ? r->version : NULL, version);
-	if (bad == NULL && !r->immutable)
-		store_resolved_info(r, version, buf, j->received);
-	free(buf);
-	return bad;
-}
-
-static const char *check_list(struct job *j)
+/* Reads the (small) fetched body back and runs check over it. */
+static const char *check_text(struct job *j, const char *(*check)(const struct request *,
+                                                                   const char *, size_t))
 {
 	char *buf = malloc(j->received + 1);
 	const char *bad;
@@ -352,10 +339,30 @@ static const char *check_list(struct job *j)
 	if (buf == NULL)
 		return "out of memory";
 	if (pread(j->tmp.fd, buf, j->received, 0) != (ssize_t)j->received)
-		bad = "cannot read back the fetched list";
-	else
-		bad = validate_list(buf, j->received);
+		bad = "cannot read back the fetched answer";
+	else {
+		buf[j->received] = '\0';
+		bad = check(&j->flight->req, buf, j->received);
+	}
 	free(buf);
+	return bad;
+}
+
+static const char *check_list(const struct request *r, const char *buf, size_t len)
+{
+	(void)r;
+	return validate_list(buf, len);
+}
+
+/* An .info or @latest answer; a query's answer is also kept under the
+ * canonical version it resolved to. */
+static const char *check_info(const struct request *r, const char *buf, size_t len)
+{
+	char version[MP_VERSION_MAX];
+	const char *bad = validate_info(buf, len, r->path, r->immutable ? r->version : NULL, version);
+
+	if (bad == NULL && !r->immutable)
+		store_resolved_info(r, version, buf, len);
 	return bad;
 }
 
@@ -366,11 +373,13 @@ static const char *check_body(struct job *j)
 	switch (r->kind) {
 	case REQ_INFO:
 	case REQ_LATEST:
-		return check_json_answer(j);
+		return check_text(j, check_info);
 	case REQ_ZIP:
 		return validate_zip(j->tmp.fd, r->path, r->version);
 	case REQ_LIST:
-		return check_list(j);
+		return check_text(j, check_list);
+	case REQ_SUMDB:
+		return check_text(j, validate_sumdb);
 	case REQ_MOD:
 		break;
 	}

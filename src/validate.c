@@ -11,10 +11,13 @@
 #define MAX_MOD    (16ULL << 20)  /* modfetch MaxGoMod */
 #define MAX_INFO   (64ULL << 10)
 #define MAX_LIST   (16ULL << 20)
+#define MAX_SUMDB  (4ULL << 20)
 
-uint64_t validate_limit(enum req_kind kind)
+uint64_t validate_limit(const struct request *r)
 {
-	switch (kind) {
+	switch (r->kind) {
+	case REQ_SUMDB:
+		return MAX_SUMDB;
 	case REQ_ZIP:
 		return MAX_ZIP;
 	case REQ_MOD:
@@ -54,6 +57,27 @@ const char *validate_info(const char *buf, size_t len, const char *path,
 const char *validate_list(const char *buf, size_t len)
 {
 	return memchr(buf, '\0', len) ? "upstream list contains NUL bytes" : NULL;
+}
+
+const char *validate_sumdb(const struct request *r, const char *buf, size_t len)
+{
+	static const char tree[] = "go.sum database tree\n";
+	size_t digits = strspn(buf, "0123456789");
+
+	switch (r->sumdb_kind) {
+	case SUMDB_TILE:
+		return len == (size_t)r->tile_width * 32 ? NULL : "upstream tile has the wrong size";
+	case SUMDB_LOOKUP:
+		return digits > 0 && digits < len && buf[digits] == '\n' ? NULL
+		       : "upstream lookup does not start with a record id";
+	case SUMDB_LATEST:
+		return len > sizeof tree && memcmp(buf, tree, sizeof tree - 1) == 0 ? NULL
+		       : "upstream latest is not a tree note";
+	case SUMDB_DATA_TILE:
+	case SUMDB_SUPPORTED:
+		break;
+	}
+	return memchr(buf, '\0', len) ? "upstream answer contains NUL bytes" : NULL;
 }
 
 static const char *check_entries(zip_t *z, const char *prefix)

@@ -162,7 +162,6 @@ static const struct bad_case bads[] = {
 	{ "/example.com/foo", 404 },
 	{ "/example.com/m/@v", 404 },
 	{ "/example.com/m@v1.0.0", 404 },
-	{ "/sumdb/sum.golang.org/supported", 404 },
 	{ "/healthz", 404 },
 	/* Not a path at all. */
 	{ "", 400 },
@@ -437,6 +436,72 @@ static void test_first_marker_wins(void **state)
 	assert_false(req.immutable);
 }
 
+/* Checksum-database paths, in both the /sumdb/<name>/ and the root form. */
+static void test_sumdb(void **state)
+{
+	static const struct {
+		const char *url;
+		int status;
+		enum sumdb_kind kind;
+		const char *name, *rest;
+		unsigned width;
+	} cases[] = {
+		{ "/sumdb/sum.golang.org/supported", 0, SUMDB_SUPPORTED, "sum.golang.org", "supported", 0 },
+		{ "/sumdb/sum.golang.org/latest", 0, SUMDB_LATEST, "sum.golang.org", "latest", 0 },
+		{ "/sumdb/sum.golang.org/lookup/github.com/%21burnt%21sushi/toml@v1.2.0", 0, SUMDB_LOOKUP,
+		  "sum.golang.org", "lookup/github.com/!burnt!sushi/toml@v1.2.0", 0 },
+		{ "/sumdb/sum.golang.org/lookup/golang.org/x/text@v0.3.0+incompatible", 0, SUMDB_LOOKUP,
+		  "sum.golang.org", "lookup/golang.org/x/text@v0.3.0+incompatible", 0 },
+		{ "/sumdb/sum.golang.org/tile/8/0/x001/x234/067.p/1", 0, SUMDB_TILE, "sum.golang.org",
+		  "tile/8/0/x001/x234/067.p/1", 1 },
+		{ "/sumdb/sum.golang.org/tile/8/1/000", 0, SUMDB_TILE, "sum.golang.org", "tile/8/1/000", 256 },
+		{ "/sumdb/sum.golang.org/tile/8/data/x002/123", 0, SUMDB_DATA_TILE, "sum.golang.org",
+		  "tile/8/data/x002/123", 256 },
+		{ "/sumdb/example.com/db/lookup/a.b/c@v1.0.0", 0, SUMDB_LOOKUP, "example.com/db",
+		  "lookup/a.b/c@v1.0.0", 0 },
+		{ "/lookup/example.com/m@v1.0.0", 0, SUMDB_LOOKUP, "", "lookup/example.com/m@v1.0.0", 0 },
+		{ "/tile/8/0/000.p/5", 0, SUMDB_TILE, "", "tile/8/0/000.p/5", 5 },
+		{ "/latest", 0, SUMDB_LATEST, "", "latest", 0 },
+		/* malformed */
+		{ "/sumdb/sum.golang.org/tile/8/0/x000/001", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/8/0/1", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/08/0/001", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/8/64/001", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/8/0/001.p/256", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/8/0/001.p/0", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/8/0/001/", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/lookup/example.com/m@v1.0", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/lookup/example.com/m@master", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/lookup/Example.com/m@v1.0.0", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/lookup/../../etc@v1.0.0", 400, 0, NULL, NULL, 0 },
+		{ "/lookup/example.com/m", 400, 0, NULL, NULL, 0 },
+		/* no such database name or endpoint */
+		{ "/sumdb/../../etc/latest", 404, 0, NULL, NULL, 0 },
+		{ "/sumdb/Sum.golang.org/latest", 404, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/other", 404, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/latest/x", 404, 0, NULL, NULL, 0 },
+	};
+	struct request req;
+	const char *reason;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int st = route_parse(cases[i].url, &req, &reason);
+
+		if (st != cases[i].status)
+			fail_msg("%s: status %d, want %d", cases[i].url, st, cases[i].status);
+		if (st != 0)
+			continue;
+		assert_int_equal(req.kind, REQ_SUMDB);
+		assert_int_equal(req.sumdb_kind, cases[i].kind);
+		assert_string_equal(req.sumdb_name, cases[i].name);
+		assert_string_equal(req.sumdb_rest, cases[i].rest);
+		if (cases[i].width)
+			assert_int_equal(req.tile_width, cases[i].width);
+		assert_int_equal(req.immutable, cases[i].kind != SUMDB_LATEST && cases[i].kind != SUMDB_SUPPORTED);
+	}
+}
+
 static void test_route_ext(void **state)
 {
 	(void)state;
@@ -456,6 +521,7 @@ int main(void)
 		cmocka_unit_test(test_length_caps),
 		cmocka_unit_test(test_first_marker_wins),
 		cmocka_unit_test(test_route_ext),
+		cmocka_unit_test(test_sumdb),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
