@@ -28,7 +28,8 @@ struct job {
 	CURL *easy;
 	struct cache_tmp tmp;
 	uint64_t limit, received;
-	bool too_large, disk_error;
+	int64_t last_byte_ms;       /* monotonic: when data last arrived */
+	bool too_large, disk_error, stalled;
 	char head[256];             /* start of an error body: upstream's reason */
 	size_t head_len;
 	char url[4096];
@@ -125,6 +126,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	long code = 0;
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+	j->last_byte_ms = monotonic_ms();
 	if (code != 200) {
 		/* Keep the start of an error body: it is the upstream's reason. */
 		size_t room = sizeof j->head - 1 - j->head_len;
@@ -150,7 +152,25 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 		off += (size_t)w;
 	}
 	j->received += len;
+	j->last_byte_ms = monotonic_ms();
 	return len;
+}
+
+/* A stall (no byte for -stallTimeout, before or after the headers) aborts;
+ * a slow but moving download of a large zip does not.  libcurl's own
+ * low-speed limit averages over several seconds, so bytes received just
+ * before a stall would hide it for that long. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	struct job *j = arg;
+	int64_t now = monotonic_ms();
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	if (now - j->last_byte_ms < cfg->stall_timeout_ms)
+		return 0;
+	j->stalled = true;
+	return 1;   /* aborts with CURLE_ABORTED_BY_CALLBACK */
 }
 
 static CURL *make_easy(struct job *j)
@@ -181,11 +201,9 @@ static CURL *make_easy(struct job *j)
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-	/* A stall (no byte for -stallTimeout, before or after the headers)
-	 * aborts; a slow but moving download of a large zip does not. */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-	                 (long)((cfg->stall_timeout_ms + 999) / 1000));
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, j);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)j->limit);
 	return e;
 }
@@ -204,7 +222,8 @@ static int start_attempt(struct job *j)
 	j->limit = validate_limit(&j->flight->req);
 	j->received = 0;
 	j->head_len = 0;
-	j->too_large = j->disk_error = false;
+	j->too_large = j->disk_error = j->stalled = false;
+	j->last_byte_ms = monotonic_ms();
 	j->errbuf[0] = '\0';
 	j->easy = make_easy(j);
 	if (j->easy == NULL || curl_multi_add_handle(multi, j->easy) != CURLM_OK) {
@@ -386,10 +405,22 @@ static const char *check_body(struct job *j)
 	return NULL;
 }
 
+static void publish(struct job *j)
+{
+	int r = cache_tmp_publish(&j->tmp);
+
+	if (r < 0) {
+		set_error(j, "cannot store %s: %s", j->flight->key, strerror(-r));
+		log_error("%s", j->error);
+		finish(j, FETCH_FAILED, -1, j->error);
+		return;
+	}
+	finish(j, FETCH_OK, j->tmp.fd, NULL);
+}
+
 static void on_success(struct job *j)
 {
 	const char *bad = check_body(j);
-	int r;
 
 	if (bad) {
 		set_error(j, "%s: %s", j->url, bad);
@@ -398,14 +429,7 @@ static void on_success(struct job *j)
 		on_error(j, false);
 		return;
 	}
-	if ((r = cache_tmp_publish(&j->tmp)) < 0) {
-		set_error(j, "cannot store %s: %s",
-		         j->flight->key, strerror(-r));
-		log_error("%s", j->error);
-		finish(j, FETCH_FAILED, -1, j->error);
-		return;
-	}
-	finish(j, FETCH_OK, j->tmp.fd, NULL);
+	publish(j);
 }
 
 static bool transient_curl_error(CURLcode cc)
@@ -453,6 +477,8 @@ static void on_done(struct job *j, CURLcode cc)
 	else if (cc == CURLE_FILESIZE_EXCEEDED)
 		set_error(j, "%s: Content-Length over the %llu-byte limit",
 		         j->url, (unsigned long long)j->limit);
+	else if (j->stalled)
+		set_error(j, "%s: no data for %lld ms", j->url, (long long)cfg->stall_timeout_ms);
 	else if (cc != CURLE_OK && !j->disk_error)
 		set_error(j, "%s: %s", j->url,
 		         j->errbuf[0] ? j->errbuf : curl_easy_strerror(cc));
@@ -463,7 +489,8 @@ static void on_done(struct job *j, CURLcode cc)
 		finish(j, FETCH_FAILED, -1, j->error);
 		return;
 	}
-	on_error(j, cc == CURLE_OK ? (code == 429 || code >= 500) : transient_curl_error(cc));
+	on_error(j, cc == CURLE_OK ? (code == 429 || code >= 500)
+	                           : j->stalled || transient_curl_error(cc));
 }
 
 /* --- the fetcher thread ---------------------------------------------------- */
