@@ -27,6 +27,7 @@
 #ifndef GOPROXYD_CACHE_H
 #define GOPROXYD_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -72,6 +73,13 @@ int cache_tmp_publish(struct cache_tmp *t);
 void cache_tmp_discard(struct cache_tmp *t);
 /* Publishes a small in-memory body under key (create, write, publish). */
 int cache_store_bytes(const char *key, const void *buf, size_t len);
+
+/* Can files be created in the cache directory right now? */
+bool cache_writable(void);
+
+/* Files and bytes in the cache: counted by the start-up walk, then kept
+ * up to date as files are published. */
+void cache_usage(uint64_t *files, uint64_t *bytes);
 
 /* An @v/list body built from the canonical, non-pseudo .info files cached
  * under esc_path, sorted by semver; for a seeded cache whose list was never

@@ -47,6 +47,11 @@ struct config {
 	size_t n_sumdbs;
 	char **nosum;                /* -noSumPatterns: never looked up or verified */
 	size_t n_nosum;
+	char *access_log;            /* -accessLog: NULL none, "-" stderr, or a file */
+	bool log_json;               /* -logFormat json */
+	char *tls_cert, *tls_key;    /* -tlsCert, -tlsKey: PEM files, or NULL */
+	char *auth_file;             /* -authFile: user:crypt-hash lines, or NULL */
+	char *netrc;                 /* -netrc: upstream credentials, or NULL */
 	int64_t cache_expire_ms;     /* -cacheExpire: freshness of mutable answers */
 	int64_t neg_cache_ms;        /* -negativeCacheExpire: remembered 404s */
 	int64_t connect_timeout_ms;  /* -connectTimeout: upstream connect */

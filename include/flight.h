@@ -56,8 +56,9 @@ void flight_join(const struct request *r, const char *key, struct waiter *w,
 /* Ends the fetch: takes ownership of res->fd (closed here). */
 void flight_finish(struct flight *f, const struct fetch_result *res);
 
-/* Fetches now running or queued. */
+/* Fetches now running or queued, and the requests waiting on them. */
 unsigned flight_count(void);
+unsigned flight_waiters(void);
 
 /* Negative cache: remember that key was not found, for ttl_ms. */
 void negcache_add(const char *key, const char *reason, int64_t ttl_ms);

@@ -7,6 +7,8 @@
  * once, and either fills *req and returns 0, or returns an HTTP status
  * (400 for a malformed request, 404 for a well-formed path that names no
  * endpoint) and points *reason at a static one-line explanation.
+ * /healthz, /readyz and /metrics are operational endpoints; like the
+ * checksum-database paths, they cannot be module paths (no dot).
  * Checksum-database paths (/sumdb/<name>/..., and /lookup/, /tile/,
  * /latest at the root, which no module path can start with because a
  * module's first element has a dot) come out as REQ_SUMDB; whether <name>
@@ -27,6 +29,9 @@ enum req_kind {
 	REQ_ZIP,      /* /<m>/@v/<v>.zip */
 	REQ_LATEST,   /* /<m>/@latest */
 	REQ_SUMDB,    /* /sumdb/<name>/<rest>, or /<rest> for the default database */
+	REQ_HEALTHZ,  /* /healthz: the process is alive */
+	REQ_READYZ,   /* /readyz: cache writable, an upstream reachable */
+	REQ_METRICS,  /* /metrics: Prometheus text format */
 };
 
 /* What a checksum-database request asks for (the <rest> of its path). */

@@ -13,14 +13,21 @@
 #ifndef GOPROXYD_UPSTREAM_H
 #define GOPROXYD_UPSTREAM_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "flight.h"
 
 int upstream_start(const struct config *cfg);
 void upstream_submit(struct flight *f);
 /* Lets running and queued fetches go on until deadline_ms (CLOCK_MONOTONIC
- * milliseconds), aborts what is left, and joins the thread. */
+ * milliseconds), aborts what is left, and joins the thread.  A no-op when
+ * the thread is not running. */
 void upstream_stop(int64_t deadline_ms);
+
+/* False once the latest upstream attempt failed to get any HTTP answer
+ * (refused, reset, timed out); true again after the next answer. */
+bool upstream_reachable(void);
 
 int64_t monotonic_ms(void);
 

@@ -5,11 +5,13 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -18,6 +20,7 @@
 
 static int root_fd = -1;
 static atomic_uint tmp_counter;
+static atomic_ullong usage_files, usage_bytes;
 
 static int mkdir_p(const char *dir)
 {
@@ -46,9 +49,13 @@ static int sweep_one(const char *fpath, const struct stat *st, int type, struct 
 	const char *base = fpath + ftw->base;
 	long pid;
 
-	(void)st;
-	if (type != FTW_F || strncmp(base, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) != 0)
+	if (type != FTW_F)
 		return 0;
+	if (strncmp(base, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) != 0) {
+		atomic_fetch_add(&usage_files, 1);
+		atomic_fetch_add(&usage_bytes, (unsigned long long)st->st_size);
+		return 0;
+	}
 	pid = strtol(base + strlen(CACHE_TMP_PREFIX), NULL, 10);
 	if (pid > 0 && pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
 		return 0;
@@ -114,6 +121,10 @@ int cache_key(const struct request *r, char *key, size_t n)
 	case REQ_MOD:
 	case REQ_ZIP:
 		return fmt_key(key, n, "%s/@v/%s.%s", r->esc_path, r->esc_version, route_ext(r->kind));
+	case REQ_HEALTHZ:
+	case REQ_READYZ:
+	case REQ_METRICS:
+		break;   /* answered from memory */
 	}
 	return -EINVAL;
 }
@@ -226,16 +237,41 @@ void cache_tmp_discard(struct cache_tmp *t)
 	t->dirfd = -1;
 }
 
+bool cache_writable(void)
+{
+	/* faccessat ignores a read-only mount for root: ask statvfs too. */
+	struct statvfs sv;
+
+	return faccessat(root_fd, ".", W_OK, AT_EACCESS) == 0 && fstatvfs(root_fd, &sv) == 0 &&
+	       !(sv.f_flag & ST_RDONLY);
+}
+
+void cache_usage(uint64_t *files, uint64_t *bytes)
+{
+	*files = atomic_load(&usage_files);
+	*bytes = atomic_load(&usage_bytes);
+}
+
 int cache_tmp_publish(struct cache_tmp *t)
 {
+	struct stat now, old;
+	bool replaces;
 	int err = 0;
 
-	if (fsync(t->fd) < 0 || renameat(t->dirfd, t->name, t->dirfd, t->final) < 0)
+	if (fsync(t->fd) < 0 || fstat(t->fd, &now) < 0)
+		err = -errno;
+	replaces = fstatat(t->dirfd, t->final, &old, AT_SYMLINK_NOFOLLOW) == 0;
+	if (err == 0 && renameat(t->dirfd, t->name, t->dirfd, t->final) < 0)
 		err = -errno;
 	if (err < 0) {
 		cache_tmp_discard(t);
 		return err;
 	}
+	if (replaces)
+		atomic_fetch_sub(&usage_bytes, (unsigned long long)old.st_size);
+	else
+		atomic_fetch_add(&usage_files, 1);
+	atomic_fetch_add(&usage_bytes, (unsigned long long)now.st_size);
 	/* The rename is durable only once the directory itself is synced. */
 	if (fsync(t->dirfd) < 0)
 		log_warn("fsync of the directory of %s: %s", t->final, strerror(errno));

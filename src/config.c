@@ -321,18 +321,17 @@ scheme_len(const char *s, size_t n)
 	return 0;
 }
 
-/* [userinfo@]host[:port] of an upstream URL. */
+/* host[:port] of an upstream URL.  Credentials in the URL are refused:
+ * URLs appear in logs and error bodies, so they belong in -netrc. */
 static const char *
 check_authority(const char *a, size_t n)
 {
-	const char *at = memrchr(a, '@', n), *port = NULL, *rb;
+	const char *port = NULL, *rb;
 	size_t hn;
 	unsigned v;
 
-	if (at != NULL) {
-		n -= (size_t)(at + 1 - a);
-		a = at + 1;
-	}
+	if (memchr(a, '@', n) != NULL)
+		return "credentials in a proxy URL would show in logs; put them in a netrc file (-netrc)";
 	if (n == 0)
 		return "proxy URL has no host";
 	if (a[0] == '[') {
@@ -956,6 +955,54 @@ set_cache_dir(struct config *cfg, const char *v)
 	return NULL;
 }
 
+/* Optional paths: "" means unset. */
+static const char *
+set_optional_path(char **field, const char *v)
+{
+	free(*field);
+	*field = *v ? xstrdup(v) : NULL;
+	return NULL;
+}
+
+static const char *
+set_access_log(struct config *cfg, const char *v)
+{
+	return set_optional_path(&cfg->access_log, v);
+}
+
+static const char *
+set_tls_cert(struct config *cfg, const char *v)
+{
+	return set_optional_path(&cfg->tls_cert, v);
+}
+
+static const char *
+set_tls_key(struct config *cfg, const char *v)
+{
+	return set_optional_path(&cfg->tls_key, v);
+}
+
+static const char *
+set_auth_file(struct config *cfg, const char *v)
+{
+	return set_optional_path(&cfg->auth_file, v);
+}
+
+static const char *
+set_netrc(struct config *cfg, const char *v)
+{
+	return set_optional_path(&cfg->netrc, v);
+}
+
+static const char *
+set_log_format(struct config *cfg, const char *v)
+{
+	if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+		return "want text or json";
+	cfg->log_json = strcmp(v, "json") == 0;
+	return NULL;
+}
+
 static const char *
 set_proxy(struct config *cfg, const char *v)
 {
@@ -1205,6 +1252,18 @@ static const struct flag flags[] = {
 	{ "shutdownTimeout", F_DURATION, OFF(shutdown_timeout_ms), 0,
 	  DURATION_MAX_MS, NULL, "duration", "10s",
 	  "on SIGTERM/SIGINT, how long in-flight requests may finish" },
+	{ "accessLog", F_FUNC, 0, 0, 0, set_access_log, "path", "",
+	  "access log: a file (reopened on SIGHUP), '-' for stderr, empty for none" },
+	{ "logFormat", F_FUNC, 0, 0, 0, set_log_format, "format", "text",
+	  "access log format: text or json" },
+	{ "tlsCert", F_FUNC, 0, 0, 0, set_tls_cert, "file", "",
+	  "serve HTTPS with this PEM certificate (chain); needs -tlsKey" },
+	{ "tlsKey", F_FUNC, 0, 0, 0, set_tls_key, "file", "",
+	  "PEM private key for -tlsCert" },
+	{ "authFile", F_FUNC, 0, 0, 0, set_auth_file, "file", "",
+	  "require HTTP basic auth: lines user:crypt(3)-hash (yescrypt, bcrypt, SHA-512)" },
+	{ "netrc", F_FUNC, 0, 0, 0, set_netrc, "file", "",
+	  "netrc file with credentials for upstream proxies" },
 	{ "maxFetches", F_INT, OFF(max_fetches), 1, 4096, NULL, "n", "16",
 	  "concurrent upstream transfers (others queue)" },
 	{ "maxConns", F_INT, OFF(max_conns), 1, 1000000, NULL, "n", "1024",
@@ -1353,6 +1412,11 @@ config_free(struct config *cfg)
 	config_free_upstreams(cfg->upstreams, cfg->n_upstreams);
 	free_strings(cfg->exclude, cfg->n_exclude);
 	free_strings(cfg->nosum, cfg->n_nosum);
+	free(cfg->access_log);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->auth_file);
+	free(cfg->netrc);
 	config_free_sumdbs(cfg->sumdbs, cfg->n_sumdbs);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -1475,6 +1539,9 @@ config_parse_args(struct config *cfg, int argc, char **argv, FILE *out,
 		fputs("goproxyd: unexpected argument ", err);
 		fput_quoted(err, argv[i], strlen(argv[i]));
 		fputc('\n', err);
+		rc = CONFIG_EXIT_USAGE;
+	} else if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+		fputs("goproxyd: -tlsCert and -tlsKey go together\n", err);
 		rc = CONFIG_EXIT_USAGE;
 	}
 done:

@@ -13,7 +13,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct flight *table[FLIGHT_BUCKETS];
-static unsigned n_flights;
+static unsigned n_flights, n_waiters;
 
 struct neg_slot {
 	char *key;
@@ -59,6 +59,7 @@ void flight_join(const struct request *r, const char *key, struct waiter *w,
 	}
 	w->next = f->waiters;
 	f->waiters = w;
+	n_waiters++;
 	hold(arg);
 	pthread_mutex_unlock(&lock);
 	if (started)
@@ -77,6 +78,7 @@ void flight_finish(struct flight *f, const struct fetch_result *res)
 	n_flights--;
 	for (w = f->waiters; w; w = next) {
 		next = w->next;   /* wake() may free w once resumed */
+		n_waiters--;
 		w->result = *res;
 		if (res->status == FETCH_OK)
 			w->result.fd = dup(res->fd);
@@ -98,6 +100,16 @@ unsigned flight_count(void)
 
 	pthread_mutex_lock(&lock);
 	n = n_flights;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+unsigned flight_waiters(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&lock);
+	n = n_waiters;
 	pthread_mutex_unlock(&lock);
 	return n;
 }

@@ -16,12 +16,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
+#include "auth.h"
 #include "cache.h"
 #include "config.h"
 #include "flight.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "upstream.h"
+#include "verify.h"
+#include "verifycmd.h"
 
 static int bind_listen(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -103,7 +109,7 @@ static void wait_for_stop(const sigset_t *set)
 			return;
 		}
 		if (sig == SIGHUP)
-			log_info("received SIGHUP: nothing to reopen");
+			accesslog_reopen();
 	}
 }
 
@@ -113,16 +119,17 @@ static void shutdown_gracefully(const struct config *cfg)
 {
 	int64_t deadline = monotonic_ms() + cfg->shutdown_timeout_ms;
 
+	sd_notify(0, "STOPPING=1");
 	server_quiesce();
 	while ((server_inflight() > 0 || flight_count() > 0) && monotonic_ms() < deadline)
 		usleep(20 * 1000);
 	upstream_stop(deadline);
+	verify_stop(deadline);
 	/* Requests woken by aborted fetches still get their 404 answer. */
 	for (int i = 0; i < 50 && server_inflight() > 0; i++)
 		usleep(20 * 1000);
 	if (server_inflight() > 0)
 		log_warn("%u requests unfinished at the shutdown deadline", server_inflight());
-	server_stop();
 }
 
 static void describe(const struct config *cfg)
@@ -139,12 +146,56 @@ static void describe(const struct config *cfg)
 	         cfg->listen_host ? cfg->listen_host : "", cfg->listen_port, cfg->cache_dir, ups);
 }
 
+/* Everything main() starts, in order; returns 0, 1 (runtime error) or 2
+ * (a flag whose value only proves bad now, such as a verifier key). */
+static int start(const struct config *cfg)
+{
+	char why[256];
+	int r, fd;
+
+	if ((r = cache_init(cfg->cache_dir)) < 0) {
+		log_error("-cacheDir %s: %s", cfg->cache_dir, strerror(-r));
+		return 1;
+	}
+	if (cfg->auth_file && auth_load(cfg->auth_file, why, sizeof why) < 0) {
+		log_error("-authFile %s: %s", cfg->auth_file, why);
+		return 2;
+	}
+	if (verify_init(cfg) < 0)
+		return 2;
+	if ((r = accesslog_open(cfg->access_log, cfg->log_json)) < 0) {
+		log_error("-accessLog %s: %s", cfg->access_log, strerror(-r));
+		return 1;
+	}
+	metrics_init(cfg);
+	if ((fd = open_listener(cfg)) < 0 || verify_start() < 0 || upstream_start(cfg) < 0)
+		return 1;
+	if (server_start(cfg, fd) < 0) {
+		log_error("cannot start the HTTP server");
+		return 1;
+	}
+	return 0;
+}
+
+/* Stops whatever start() got running (each stop is a no-op otherwise). */
+static void stop_services(void)
+{
+	upstream_stop(0);
+	verify_stop(0);
+	server_stop();
+	accesslog_close();
+	auth_free();
+	cache_shutdown();
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	sigset_t set;
-	int r, fd;
+	int r;
 
+	if (argc > 1 && strcmp(argv[1], "verify") == 0)
+		return verifycmd_main(argc - 1, argv + 1);
 	r = config_parse_args(&cfg, argc, argv, stdout, stderr);
 	if (r != CONFIG_RUN) {
 		config_free(&cfg);
@@ -157,25 +208,16 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if ((r = cache_init(cfg.cache_dir)) < 0) {
-		log_error("-cacheDir %s: %s", cfg.cache_dir, strerror(-r));
+	if ((r = start(&cfg)) != 0) {
+		stop_services();
 		config_free(&cfg);
-		return 1;
-	}
-	if ((fd = open_listener(&cfg)) < 0 || upstream_start(&cfg) < 0) {
-		config_free(&cfg);
-		return 1;
-	}
-	if (server_start(&cfg, fd) < 0) {
-		log_error("cannot start the HTTP server");
-		upstream_stop(0);
-		config_free(&cfg);
-		return 1;
+		return r;
 	}
 	describe(&cfg);
+	sd_notify(0, "READY=1");
 	wait_for_stop(&set);
 	shutdown_gracefully(&cfg);
-	cache_shutdown();
+	stop_services();
 	config_free(&cfg);
 	log_info("stopped");
 	return 0;

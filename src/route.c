@@ -350,6 +350,19 @@ static int parse_sumdb(const char *path, struct request *req, const char **reaso
 	return parse_sumdb_rest(split + 1, req, reason);
 }
 
+static bool parse_ops(const char *path, struct request *req)
+{
+	if (strcmp(path, "/healthz") == 0)
+		req->kind = REQ_HEALTHZ;
+	else if (strcmp(path, "/readyz") == 0)
+		req->kind = REQ_READYZ;
+	else if (strcmp(path, "/metrics") == 0)
+		req->kind = REQ_METRICS;
+	else
+		return false;
+	return true;
+}
+
 static bool is_root_sumdb(const char *path)
 {
 	return strcmp(path, "/latest") == 0 || strcmp(path, "/supported") == 0 ||
@@ -376,6 +389,8 @@ int route_parse(const char *raw_path, struct request *req, const char **reason)
 	 * a module's first element has a dot. */
 	if (strncmp(path, "/sumdb/", 7) == 0)
 		return parse_sumdb(path, req, reason);
+	if (parse_ops(path, req))
+		return 0;
 	if (is_root_sumdb(path))
 		return parse_sumdb_rest(path + 1, req, reason);
 
@@ -422,6 +437,9 @@ const char *route_ext(enum req_kind kind)
 	case REQ_LIST:
 	case REQ_LATEST:
 	case REQ_SUMDB:
+	case REQ_HEALTHZ:
+	case REQ_READYZ:
+	case REQ_METRICS:
 		break;
 	}
 	return NULL;

@@ -1,5 +1,8 @@
 /* server: see include/server.h. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -8,15 +11,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cache.h"
 #include "flight.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 #include "server.h"
+#include "upstream.h"
 
 #define IMMUTABLE_CC "public, max-age=31536000, immutable"
 
-enum outcome { HIT, MISS, STALE };
+enum outcome { HIT = MC_HIT, MISS = MC_MISS, STALE = MC_STALE };
 static const char *const outcome_name[] = { "hit", "miss", "stale" };
 
 /* One request's state, from its first access-handler call to completion. */
@@ -27,6 +33,14 @@ struct ctx {
 	bool head;
 	struct request req;
 	char key[CACHE_KEY_MAX];
+	/* For metrics and the access log. */
+	int64_t start_us;
+	unsigned status;
+	uint64_t bytes;
+	bool routed;
+	const char *outcome;
+	char method[16];
+	char url[512];           /* only kept when the access log is on */
 };
 
 static const struct config *cfg;
@@ -35,23 +49,33 @@ static atomic_uint inflight;
 
 /* --- responses ------------------------------------------------------------ */
 
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static enum MHD_Result queue(struct ctx *x, unsigned status, struct MHD_Response *r, uint64_t bytes)
 {
 	enum MHD_Result ret;
 
 	if (r == NULL)
 		return MHD_NO;   /* out of memory: MHD closes the connection */
-	ret = MHD_queue_response(c, status, r);
+	x->status = status;
+	x->bytes = bytes;
+	ret = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+static enum MHD_Result send_error(struct ctx *x, unsigned status,
                                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The one place that turns a status and reason into a response: a single
  * line of text/plain, which the go command shows to its user. */
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+static enum MHD_Result send_error(struct ctx *x, unsigned status,
                                   const char *fmt, ...)
 {
 	char body[1024];
@@ -74,7 +98,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, "Allow", "GET, HEAD");
-	return queue(c, status, r);
+	return queue(x, status, r, (uint64_t)n);
 }
 
 static const char *content_type(const struct request *r)
@@ -91,6 +115,9 @@ static const char *content_type(const struct request *r)
 		return "application/zip";
 	case REQ_LIST:
 	case REQ_MOD:
+	case REQ_HEALTHZ:
+	case REQ_READYZ:
+	case REQ_METRICS:
 		break;
 	}
 	return "text/plain; charset=utf-8";
@@ -183,7 +210,7 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 			MHD_add_response_header(r, "Content-Range", crange);
 			MHD_add_response_header(r, "Cache-Control", "no-store");
 		}
-		return queue(x->conn, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+		return queue(x, MHD_HTTP_RANGE_NOT_SATISFIABLE, r, 0);
 	}
 	if (rr == 0) {
 		first = 0;
@@ -207,7 +234,9 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 	if (status == MHD_HTTP_PARTIAL_CONTENT)
 		MHD_add_response_header(r, "Content-Range", crange);
 	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
-	return queue(x->conn, status, r);
+	x->outcome = outcome_name[o];
+	metrics_cache((enum metric_cache)o);
+	return queue(x, status, r, e->size ? last - first + 1 : 0);
 }
 
 /* A seeded cache may hold versions but no @v/list: answer one built from
@@ -228,7 +257,9 @@ static enum MHD_Result send_built_list(struct ctx *x, enum outcome o)
 	MHD_add_response_header(r, "Content-Type", content_type(&x->req));
 	MHD_add_response_header(r, "Cache-Control", "public, max-age=0");
 	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
-	return queue(x->conn, MHD_HTTP_OK, r);
+	x->outcome = outcome_name[o];
+	metrics_cache((enum metric_cache)o);
+	return queue(x, MHD_HTTP_OK, r, len);
 }
 
 /* --- the request path ------------------------------------------------------ */
@@ -259,7 +290,7 @@ static enum MHD_Result answer_failed(struct ctx *x, const char *reason)
 	}
 	if (x->req.kind == REQ_LIST && send_built_list(x, STALE) == MHD_YES)
 		return MHD_YES;
-	return send_error(x->conn, MHD_HTTP_NOT_FOUND, "upstream error: %s", reason);
+	return send_error(x, MHD_HTTP_NOT_FOUND, "upstream error: %s", reason);
 }
 
 static enum MHD_Result answer_fetched(struct ctx *x)
@@ -275,7 +306,7 @@ static enum MHD_Result answer_fetched(struct ctx *x)
 		e.mtime = res->mtime;
 		return send_file(x, &e, MISS);
 	case FETCH_NOTFOUND:
-		return send_error(x->conn, MHD_HTTP_NOT_FOUND, "not found: %s", res->reason);
+		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", res->reason);
 	case FETCH_FAILED:
 		break;
 	}
@@ -286,7 +317,7 @@ static enum MHD_Result answer_offline_miss(struct ctx *x)
 {
 	if (x->req.kind == REQ_LIST && send_built_list(x, HIT) == MHD_YES)
 		return MHD_YES;
-	return send_error(x->conn, MHD_HTTP_NOT_FOUND,
+	return send_error(x, MHD_HTTP_NOT_FOUND,
 	                  "not found: %s is not cached and goproxyd runs with -proxy off", x->req.path);
 }
 
@@ -328,7 +359,90 @@ static enum MHD_Result send_supported(struct ctx *x)
 		MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
 		MHD_add_response_header(r, "Cache-Control", "no-store");
 	}
-	return queue(x->conn, MHD_HTTP_OK, r);
+	return queue(x, MHD_HTTP_OK, r, 0);
+}
+
+/* --- operations: /healthz, /readyz, /metrics ------------------------------- */
+
+static enum MHD_Result send_text(struct ctx *x, unsigned status, const char *type, char *body,
+                                 size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+
+	if (r == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	return queue(x, status, r, len);
+}
+
+/* Ready: the cache directory takes writes, and the upstreams answered the
+ * last time they were asked (or nothing is fetched). */
+static enum MHD_Result answer_readyz(struct ctx *x)
+{
+	if (!cache_writable())
+		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: cache directory is not writable");
+	if (!cfg->offline && !upstream_reachable())
+		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                  "not ready: no upstream answered the last attempt");
+	return send_text(x, MHD_HTTP_OK, "text/plain; charset=utf-8", "ready\n", 6,
+	                 MHD_RESPMEM_PERSISTENT);
+}
+
+static enum MHD_Result answer_ops(struct ctx *x)
+{
+	char *body;
+	size_t len;
+
+	switch (x->req.kind) {
+	case REQ_HEALTHZ:
+		return send_text(x, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3,
+		                 MHD_RESPMEM_PERSISTENT);
+	case REQ_READYZ:
+		return answer_readyz(x);
+	default:
+		break;
+	}
+	if ((body = metrics_render(&len)) == NULL)
+		return MHD_NO;
+	return send_text(x, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len,
+	                 MHD_RESPMEM_MUST_FREE);
+}
+
+/* With -authFile, everything but the health probes needs a user. */
+static bool authorized(struct ctx *x)
+{
+	char *pass = NULL, *user;
+	bool ok;
+
+	if (!auth_enabled() || x->req.kind == REQ_HEALTHZ || x->req.kind == REQ_READYZ)
+		return true;
+	user = MHD_basic_auth_get_username_password(x->conn, &pass);
+	ok = auth_check(user, pass);
+	if (pass) {
+		explicit_bzero(pass, strlen(pass));
+		MHD_free(pass);
+	}
+	if (user)
+		MHD_free(user);
+	return ok;
+}
+
+static enum MHD_Result send_unauthorized(struct ctx *x)
+{
+	static const char body[] = "authentication required\n";
+	struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+	                                                         MHD_RESPMEM_PERSISTENT);
+
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"goproxyd\", charset=\"UTF-8\"");
+	return queue(x, MHD_HTTP_UNAUTHORIZED, r, sizeof body - 1);
 }
 
 static enum MHD_Result answer(struct ctx *x, const char *url, const char *method)
@@ -340,21 +454,26 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 
 	x->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (!x->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-		return send_error(x->conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		return send_error(x, MHD_HTTP_METHOD_NOT_ALLOWED,
 		                  "method %s not allowed: goproxyd answers GET and HEAD", method);
 	if ((st = route_parse(url, &x->req, &reason)) != 0)
-		return send_error(x->conn, (unsigned)st, "%s", reason);
+		return send_error(x, (unsigned)st, "%s", reason);
+	x->routed = true;
+	if (!authorized(x))
+		return send_unauthorized(x);
+	if (x->req.kind >= REQ_HEALTHZ)
+		return answer_ops(x);
 	if (x->req.kind == REQ_SUMDB) {
 		if ((st = (int)resolve_sumdb(&x->req, &reason)) != 0)
-			return send_error(x->conn, (unsigned)st, "%s", reason);
+			return send_error(x, (unsigned)st, "%s", reason);
 		if (x->req.sumdb_kind == SUMDB_SUPPORTED)
 			return send_supported(x);
 	} else if (private_module(&x->req))
-		return send_error(x->conn, MHD_HTTP_NOT_FOUND,
+		return send_error(x, MHD_HTTP_NOT_FOUND,
 		                  "not found: %s is excluded by this proxy (-exclude); fetch it directly",
 		                  x->req.path);
 	if (cache_key(&x->req, x->key, sizeof x->key) < 0)
-		return send_error(x->conn, MHD_HTTP_BAD_REQUEST, "module path too long");
+		return send_error(x, MHD_HTTP_BAD_REQUEST, "module path too long");
 
 	if (cache_open(x->key, &e) == 0) {
 		if (x->req.immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms)
@@ -364,7 +483,7 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 	if (cfg->offline)
 		return answer_offline_miss(x);
 	if (x->req.immutable && negcache_get(x->key, neg, sizeof neg))
-		return send_error(x->conn, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
+		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
 
 	x->waiting = true;
 	x->w.wake = wake;
@@ -387,6 +506,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if ((x = calloc(1, sizeof *x)) == NULL)
 			return MHD_NO;
 		x->conn = c;
+		x->start_us = now_us();
+		x->outcome = "-";
+		snprintf(x->method, sizeof x->method, "%s", method);
+		if (accesslog_enabled())
+			snprintf(x->url, sizeof x->url, "%s", url);
 		*req_cls = x;
 		atomic_fetch_add(&inflight, 1);
 		return MHD_YES;
@@ -400,19 +524,46 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return answer(x, url, method);
 }
 
+static void format_addr(const struct sockaddr *sa, char *out, size_t n);
+
+static void log_completed(struct MHD_Connection *c, const struct ctx *x)
+{
+	int64_t usec = now_us() - x->start_us;
+	const union MHD_ConnectionInfo *ci;
+	char remote[64] = "-";
+
+	metrics_request(metrics_endpoint(&x->req, x->routed), x->status, x->bytes, usec);
+	if (!accesslog_enabled())
+		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr)
+		format_addr(ci->client_addr, remote, sizeof remote);
+	accesslog_write(&(struct access_entry){
+	    .remote = remote, .method = x->method, .path = x->url, .status = x->status,
+	    .bytes = x->bytes, .usec = usec, .cache = x->outcome });
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	struct ctx *x = *req_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
 	if (x == NULL)
 		return;
+	log_completed(c, x);
 	free(x);
 	*req_cls = NULL;
 	atomic_fetch_sub(&inflight, 1);
+}
+
+static void format_addr(const struct sockaddr *sa, char *out, size_t n)
+{
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
 /* The URL reaches route_parse() undecoded: it decodes exactly once, and
@@ -434,17 +585,57 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("libmicrohttpd: %s", buf);
 }
 
+/* A whole PEM file, NUL-terminated, for libmicrohttpd's TLS options. */
+static char *read_pem(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+
+	if (f == NULL) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1L << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) == (size_t)n)
+			buf[n] = '\0';
+		else {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	if (buf == NULL)
+		log_error("cannot read %s", path);
+	return buf;
+}
+
+static char *tls_cert, *tls_key;
+
 int server_start(const struct config *c, int listen_fd)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)(cpus > 0 ? cpus : 1);
 	unsigned timeout = (unsigned)((c->client_timeout_ms + 999) / 1000);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
 
 	cfg = c;
+	if (c->tls_cert) {
+		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+			log_error("-tlsCert: this libmicrohttpd was built without TLS");
+			return -1;
+		}
+		if ((tls_cert = read_pem(c->tls_cert)) == NULL || (tls_key = read_pem(c->tls_key)) == NULL)
+			return -1;
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
+	}
 	daemon_ = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-	        MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, on_request, NULL,
+	    flags, 0, NULL, NULL, on_request, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first, to catch every message */
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -453,6 +644,7 @@ int server_start(const struct config *c, int listen_fd)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes * 2,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_url, NULL,
+	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
 	return daemon_ ? 0 : -1;
 }
@@ -472,6 +664,10 @@ unsigned server_inflight(void)
 
 void server_stop(void)
 {
-	MHD_stop_daemon(daemon_);
+	if (daemon_)
+		MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
+	free(tls_cert);
+	free(tls_key);
+	tls_cert = tls_key = NULL;
 }

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "upstream.h"
 #include "validate.h"
+#include "verify.h"
 
 #define MAX_TRIES 3            /* per upstream, for transient failures */
 #define REASON_MAX 512
@@ -47,6 +49,8 @@ static struct job *waiting;         /* fetcher thread only: not yet started */
 static struct job *running;         /* fetcher thread only: in the multi */
 static int active;                  /* fetcher thread only: length of running */
 static atomic_llong stop_deadline;  /* 0 while running */
+static atomic_bool reachable = true;
+static bool thread_running;
 static const char *ca_file, *ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
 
 int64_t monotonic_ms(void)
@@ -199,6 +203,10 @@ static CURL *make_easy(struct job *j)
 	if (ca_dir)
 		curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (cfg->netrc) {
+		curl_easy_setopt(e, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+		curl_easy_setopt(e, CURLOPT_NETRC_FILE, cfg->netrc);
+	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
@@ -400,6 +408,9 @@ static const char *check_body(struct job *j)
 	case REQ_SUMDB:
 		return check_text(j, validate_sumdb);
 	case REQ_MOD:
+	case REQ_HEALTHZ:
+	case REQ_READYZ:
+	case REQ_METRICS:
 		break;
 	}
 	return NULL;
@@ -418,6 +429,20 @@ static void publish(struct job *j)
 	finish(j, FETCH_OK, j->tmp.fd, NULL);
 }
 
+/* Runs on the verifier thread; the job is in no list of ours by then. */
+static void on_verified(void *arg, const char *reason)
+{
+	struct job *j = arg;
+
+	if (reason == NULL) {
+		publish(j);
+		return;
+	}
+	set_error(j, "%s: rejected: %s", j->url, reason);
+	cache_tmp_discard(&j->tmp);
+	finish(j, FETCH_FAILED, -1, j->error);
+}
+
 static void on_success(struct job *j)
 {
 	const char *bad = check_body(j);
@@ -429,7 +454,10 @@ static void on_success(struct job *j)
 		on_error(j, false);
 		return;
 	}
-	publish(j);
+	if (verify_wanted(&j->flight->req))
+		verify_submit(&j->flight->req, j->tmp.fd, on_verified, j);
+	else
+		publish(j);
 }
 
 static bool transient_curl_error(CURLcode cc)
@@ -450,11 +478,32 @@ static bool transient_curl_error(CURLcode cc)
 	}
 }
 
+/* Counts the attempt for /metrics and /readyz. */
+static void account(struct job *j, CURLcode cc, long code)
+{
+	curl_off_t usec = 0;
+	enum metric_upstream o = MU_ERROR;
+
+	curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME_T, &usec);
+	if (cc == CURLE_OK && code == 200)
+		o = MU_OK;
+	else if (cc == CURLE_OK && (code == 404 || code == 410))
+		o = MU_NOTFOUND;
+	metrics_upstream(j->flight->req.kind == REQ_SUMDB ? -1 : (int)j->up, o, j->received, usec);
+	atomic_store(&reachable, code != 0);
+}
+
+bool upstream_reachable(void)
+{
+	return atomic_load(&reachable);
+}
+
 static void on_done(struct job *j, CURLcode cc)
 {
 	long code = 0;
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+	account(j, cc, code);
 	if (code != 200)
 		capture_reason(j);
 	end_attempt(j);
@@ -619,6 +668,7 @@ int upstream_start(const struct config *c)
 	srand((unsigned)monotonic_ms() ^ (unsigned)getpid());
 	if (pthread_create(&thread, NULL, fetcher_main, NULL) != 0)
 		return -1;
+	thread_running = true;
 	return 0;
 }
 
@@ -643,6 +693,9 @@ void upstream_submit(struct flight *f)
 
 void upstream_stop(int64_t deadline_ms)
 {
+	if (!thread_running)
+		return;
+	thread_running = false;
 	atomic_store(&stop_deadline, deadline_ms > 0 ? deadline_ms : 1);
 	curl_multi_wakeup(multi);
 	pthread_join(thread, NULL);

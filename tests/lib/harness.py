@@ -21,6 +21,12 @@ class TestFailure(Exception):
     pass
 
 
+class TestSkip(Exception):
+    """Raised by a test that cannot run here (missing privilege or tool); the
+    runner prints "skip NAME: reason" and counts it neither passed nor failed."""
+    pass
+
+
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)
@@ -48,6 +54,7 @@ class Runner:
         self.after_each = []        # callables run after every test
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
         self.failures = []
 
     def run(self, tests, only=None):
@@ -78,6 +85,8 @@ class Runner:
                 result["ok"] = True
             except TestFailure as e:
                 result["err"] = str(e)
+            except TestSkip as e:
+                result["skip"] = str(e)
             except BaseException as e:  # unexpected error in the test itself
                 tb = traceback.extract_tb(e.__traceback__)
                 where = "%s:%d" % (os.path.basename(tb[-1].filename), tb[-1].lineno) if tb else "?"
@@ -95,7 +104,10 @@ class Runner:
             except Exception as e:
                 sys.stderr.write("cleanup after %s: %s\n" % (name, e))
         line_reason = result.get("err", "").replace("\n", " | ")
-        if "ok" in result and "err" not in result:
+        if "skip" in result and "err" not in result:
+            self.skipped += 1
+            print("skip %s: %s" % (name, result["skip"].replace("\n", " | ")), flush=True)
+        elif "ok" in result and "err" not in result:
             self.passed += 1
             print("ok %s (%.1fs)" % (name, time.time() - t0), flush=True)
         else:
@@ -165,8 +177,9 @@ def wait_port(port, proc=None, timeout=15.0):
 class Daemon:
     """One goproxyd process on 127.0.0.1:<free port>."""
 
-    def __init__(self, cache_dir, proxy, extra=(), workdir=None, binary=None):
+    def __init__(self, cache_dir, proxy, extra=(), workdir=None, binary=None, env=None):
         self.binary = binary or daemon_binary()
+        self.env = env              # extra environment variables (dict) or None
         self.cache_dir = cache_dir
         self.proxy = proxy
         self.extra = list(extra)
@@ -195,9 +208,13 @@ class Daemon:
             self._n += 1
             self.log_path = os.path.join(self.workdir, "goproxyd-%d-%d.log" % (self.port, self._n))
             log = open(self.log_path, "wb")
+            env = None
+            if self.env:
+                env = dict(os.environ)
+                env.update(self.env)
             self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
             log.close()
             if wait_port(self.port, self.proc, ready_timeout):
                 return self
@@ -284,8 +301,12 @@ class Resp:
         return "<%d %s %s>" % (self.status, self.headers, _short(self.body, 120))
 
 
-def request(port, method, path, headers=None, body=None, timeout=30.0):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def request(port, method, path, headers=None, body=None, timeout=30.0, ssl_context=None):
+    """One request on a fresh connection; HTTPS when ssl_context is given."""
+    if ssl_context is not None:
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ssl_context)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
@@ -295,8 +316,8 @@ def request(port, method, path, headers=None, body=None, timeout=30.0):
         c.close()
 
 
-def get(port, path, headers=None, timeout=30.0):
-    return request(port, "GET", path, headers, timeout=timeout)
+def get(port, path, headers=None, timeout=30.0, ssl_context=None):
+    return request(port, "GET", path, headers, timeout=timeout, ssl_context=ssl_context)
 
 
 def raw_request(port, data, timeout=15.0):

@@ -147,8 +147,6 @@ test_proxy_grammar(void **state)
 		  { false }, false },
 		{ "http://[::1]:3000/", 1, { "http://[::1]:3000" }, { false },
 		  false },
-		{ "http://user:pw@10.0.0.1", 1, { "http://user:pw@10.0.0.1" },
-		  { false }, false },
 	};
 	struct upstream *ups;
 	bool offline;
@@ -179,6 +177,7 @@ test_proxy_refused(void **state)
 	static const char *bad[] = {
 		"", ",", " , | ", "direct", "https://a,direct",
 		"https://a|direct|https://b", "noproxy", "ftp://x", "file:///srv",
+		"http://user:pw@10.0.0.1", /* credentials belong in -netrc */
 		"proxy", "/srv/cache", "https://", "https:///", "https:/a.b",
 		"https://a b", "https://a\tb", "https://a?x=1", "https://a#f",
 		"https://a.example:port", "https://a.example:70000",

@@ -162,7 +162,6 @@ static const struct bad_case bads[] = {
 	{ "/example.com/foo", 404 },
 	{ "/example.com/m/@v", 404 },
 	{ "/example.com/m@v1.0.0", 404 },
-	{ "/healthz", 404 },
 	/* Not a path at all. */
 	{ "", 400 },
 	{ "example.com/m/@v/list", 400 },

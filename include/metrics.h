@@ -1,0 +1,37 @@
+/*
+ * metrics: what /metrics reports, in the Prometheus text format.
+ *
+ * Contract: every recording function is a handful of relaxed atomic adds,
+ * safe from any thread and cheap enough for the hot path; nothing here
+ * allocates except metrics_render().  Labels come from fixed tables (kinds,
+ * statuses, upstream indexes), never from request text, so a client cannot
+ * grow the output.
+ */
+#ifndef GOPROXYD_METRICS_H
+#define GOPROXYD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "route.h"
+
+enum metric_endpoint {
+	ME_LIST, ME_INFO, ME_MOD, ME_ZIP, ME_LATEST, ME_SUMDB, ME_OPS, ME_OTHER, ME_COUNT
+};
+enum metric_cache { MC_HIT, MC_MISS, MC_STALE, MC_COUNT };
+enum metric_upstream { MU_OK, MU_NOTFOUND, MU_ERROR, MU_COUNT };
+
+int metrics_init(const struct config *cfg);
+enum metric_endpoint metrics_endpoint(const struct request *r, int routed);
+
+void metrics_request(enum metric_endpoint e, unsigned status, uint64_t bytes, int64_t usec);
+void metrics_cache(enum metric_cache c);
+/* upstream: index into -proxy, or -1 for a checksum database. */
+void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int64_t usec);
+void metrics_log_dropped(void);
+
+/* The whole exposition, malloc'd; the caller frees it. */
+char *metrics_render(size_t *len);
+
+#endif

@@ -1,0 +1,248 @@
+/* metrics: see include/metrics.h. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "flight.h"
+#include "metrics.h"
+#include "verify.h"
+
+static const char *const endpoint_name[ME_COUNT] = {
+	"list", "info", "mod", "zip", "latest", "sumdb", "ops", "other"
+};
+static const unsigned status_code[] = { 200, 206, 304, 400, 401, 404, 405, 416, 431, 500, 503 };
+#define N_STATUS (sizeof status_code / sizeof status_code[0] + 1)   /* + "other" */
+static const char *const cache_name[MC_COUNT] = { "hit", "miss", "stale" };
+static const char *const upstream_outcome[MU_COUNT] = { "ok", "notfound", "error" };
+
+/* Seconds; the last bucket is +Inf. */
+static const double bucket_le[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+#define N_BUCKETS (sizeof bucket_le / sizeof bucket_le[0] + 1)
+
+struct histogram {
+	atomic_ullong bucket[N_BUCKETS];
+	atomic_ullong sum_usec;
+	atomic_ullong count;
+};
+
+#define MAX_UPSTREAMS 16   /* further entries share the last row */
+
+static const struct config *cfg;
+static atomic_ullong requests[ME_COUNT][N_STATUS];
+static atomic_ullong bytes_served;
+static atomic_ullong cache_outcomes[MC_COUNT];
+static atomic_ullong upstream_requests[MAX_UPSTREAMS + 1][MU_COUNT];   /* last row: sumdb */
+static atomic_ullong bytes_fetched;
+static atomic_ullong log_dropped;
+static struct histogram request_seconds, upstream_seconds;
+
+int metrics_init(const struct config *c)
+{
+	cfg = c;
+	return 0;
+}
+
+enum metric_endpoint metrics_endpoint(const struct request *r, int routed)
+{
+	if (!routed)
+		return ME_OTHER;
+	switch (r->kind) {
+	case REQ_LIST: return ME_LIST;
+	case REQ_INFO: return ME_INFO;
+	case REQ_MOD: return ME_MOD;
+	case REQ_ZIP: return ME_ZIP;
+	case REQ_LATEST: return ME_LATEST;
+	case REQ_SUMDB: return ME_SUMDB;
+	case REQ_HEALTHZ:
+	case REQ_READYZ:
+	case REQ_METRICS: return ME_OPS;
+	}
+	return ME_OTHER;
+}
+
+static void observe(struct histogram *h, int64_t usec)
+{
+	size_t i = 0;
+
+	if (usec < 0)
+		usec = 0;
+	while (i < N_BUCKETS - 1 && (double)usec > bucket_le[i] * 1e6)
+		i++;
+	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_usec, (unsigned long long)usec, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+void metrics_request(enum metric_endpoint e, unsigned status, uint64_t bytes, int64_t usec)
+{
+	size_t s = 0;
+
+	while (s < N_STATUS - 1 && status_code[s] != status)
+		s++;
+	atomic_fetch_add_explicit(&requests[e][s], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&bytes_served, bytes, memory_order_relaxed);
+	observe(&request_seconds, usec);
+}
+
+void metrics_cache(enum metric_cache c)
+{
+	atomic_fetch_add_explicit(&cache_outcomes[c], 1, memory_order_relaxed);
+}
+
+void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int64_t usec)
+{
+	int row = upstream < 0 ? MAX_UPSTREAMS : upstream < MAX_UPSTREAMS ? upstream : MAX_UPSTREAMS - 1;
+
+	atomic_fetch_add_explicit(&upstream_requests[row][o], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&bytes_fetched, bytes, memory_order_relaxed);
+	observe(&upstream_seconds, usec);
+}
+
+void metrics_log_dropped(void)
+{
+	atomic_fetch_add_explicit(&log_dropped, 1, memory_order_relaxed);
+}
+
+/* --- rendering ------------------------------------------------------------- */
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = 1;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *grown = realloc(o->buf, o->cap * 2 + (size_t)n);
+		if (grown == NULL) {
+			o->failed = 1;
+			return;
+		}
+		o->buf = grown;
+		o->cap = o->cap * 2 + (size_t)n;
+	}
+}
+
+static unsigned long long get(atomic_ullong *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void header(struct out *o, const char *name, const char *type, const char *help)
+{
+	emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_histogram(struct out *o, const char *name, const char *help, struct histogram *h)
+{
+	unsigned long long cum = 0;
+
+	header(o, name, "histogram", help);
+	for (size_t i = 0; i < N_BUCKETS; i++) {
+		cum += get(&h->bucket[i]);
+		if (i < N_BUCKETS - 1)
+			emit(o, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_le[i], cum);
+		else
+			emit(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+	}
+	emit(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)get(&h->sum_usec) / 1e6, name,
+	     get(&h->count));
+}
+
+static void render_requests(struct out *o)
+{
+	header(o, "goproxyd_requests_total", "counter", "Requests answered, by endpoint kind and status.");
+	for (size_t e = 0; e < ME_COUNT; e++)
+		for (size_t s = 0; s < N_STATUS; s++) {
+			unsigned long long v = get(&requests[e][s]);
+			if (v == 0)
+				continue;
+			if (s < N_STATUS - 1)
+				emit(o, "goproxyd_requests_total{endpoint=\"%s\",code=\"%u\"} %llu\n",
+				     endpoint_name[e], status_code[s], v);
+			else
+				emit(o, "goproxyd_requests_total{endpoint=\"%s\",code=\"other\"} %llu\n",
+				     endpoint_name[e], v);
+		}
+}
+
+static void render_upstreams(struct out *o)
+{
+	size_t n = cfg->n_upstreams < MAX_UPSTREAMS ? cfg->n_upstreams : MAX_UPSTREAMS;
+
+	header(o, "goproxyd_upstream_requests_total", "counter",
+	       "Upstream transfers, by upstream and outcome.");
+	for (size_t u = 0; u <= MAX_UPSTREAMS; u++) {
+		const char *name = u == MAX_UPSTREAMS ? "sumdb" : u < n ? cfg->upstreams[u].url : NULL;
+		if (name == NULL)
+			continue;
+		for (size_t k = 0; k < MU_COUNT; k++)
+			emit(o, "goproxyd_upstream_requests_total{upstream=\"%s\",outcome=\"%s\"} %llu\n",
+			     name, upstream_outcome[k], get(&upstream_requests[u][k]));
+	}
+}
+
+char *metrics_render(size_t *len)
+{
+	struct out o = { .cap = 8192 };
+	uint64_t files, bytes;
+
+	if ((o.buf = malloc(o.cap)) == NULL)
+		return NULL;
+	render_requests(&o);
+	header(&o, "goproxyd_cache_requests_total", "counter",
+	       "File answers by cache outcome: hit, miss (fetched), stale (served expired).");
+	for (size_t c = 0; c < MC_COUNT; c++)
+		emit(&o, "goproxyd_cache_requests_total{outcome=\"%s\"} %llu\n", cache_name[c],
+		     get(&cache_outcomes[c]));
+	render_upstreams(&o);
+	header(&o, "goproxyd_bytes_served_total", "counter", "Response body bytes queued to clients.");
+	emit(&o, "goproxyd_bytes_served_total %llu\n", get(&bytes_served));
+	header(&o, "goproxyd_bytes_fetched_total", "counter", "Body bytes received from upstreams.");
+	emit(&o, "goproxyd_bytes_fetched_total %llu\n", get(&bytes_fetched));
+	header(&o, "goproxyd_fetches_inflight", "gauge", "Upstream fetches running or queued.");
+	emit(&o, "goproxyd_fetches_inflight %u\n", flight_count());
+	header(&o, "goproxyd_fetch_waiters", "gauge", "Requests suspended waiting for a fetch.");
+	emit(&o, "goproxyd_fetch_waiters %u\n", flight_waiters());
+	cache_usage(&files, &bytes);
+	header(&o, "goproxyd_cache_files", "gauge", "Files in the cache directory.");
+	emit(&o, "goproxyd_cache_files %llu\n", (unsigned long long)files);
+	header(&o, "goproxyd_cache_bytes", "gauge", "Bytes in the cache directory.");
+	emit(&o, "goproxyd_cache_bytes %llu\n", (unsigned long long)bytes);
+	header(&o, "goproxyd_verify_rejected_total", "counter",
+	       "Fetched files rejected by checksum-database verification.");
+	emit(&o, "goproxyd_verify_rejected_total %llu\n", (unsigned long long)verify_rejected());
+	header(&o, "goproxyd_access_log_dropped_total", "counter",
+	       "Access-log lines dropped because the writer fell behind.");
+	emit(&o, "goproxyd_access_log_dropped_total %llu\n", get(&log_dropped));
+	render_histogram(&o, "goproxyd_request_duration_seconds", "Time from request to response queued.",
+	                 &request_seconds);
+	render_histogram(&o, "goproxyd_upstream_duration_seconds", "Duration of upstream transfers.",
+	                 &upstream_seconds);
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.len;
+	return o.buf;
+}

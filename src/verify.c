@@ -1,0 +1,558 @@
+/* verify: see include/verify.h. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "dirhash.h"
+#include "log.h"
+#include "note.h"
+#include "tlog.h"
+#include "upstream.h"
+#include "verify.h"
+
+#define TILE_HEIGHT 8            /* every known database uses 8 */
+#define SUMDB_BODY_MAX (4u << 20)
+#define MOD_MAX (16u << 20)
+#define TOOLCHAIN "golang.org/toolchain"
+
+/* The database that verifies, with the latest tree proved so far. */
+struct vdb {
+	const struct sumdb_conf *conf;
+	struct note_verifier key;
+	pthread_mutex_t lock;
+	bool have_latest;
+	struct tlog_tree latest;
+};
+
+struct item {
+	struct item *next;
+	struct request req;
+	int fd;
+	verify_done_fn done;
+	void *arg;
+};
+
+static const struct config *cfg;
+static struct vdb db = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static bool have_db;
+static atomic_ullong rejected;
+static atomic_bool stopping;
+
+static pthread_t thread;
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static struct item *queue_head, **queue_tail = &queue_head;
+static bool thread_running;
+static int64_t stop_deadline;
+
+static int fail(char *reason, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(char *reason, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* --- bytes from the cache or the database ---------------------------------- */
+
+struct body {
+	char *data;
+	size_t len;
+};
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct body *b = arg;
+	size_t n = size * nmemb;
+	char *grown;
+
+	if (b->len + n > SUMDB_BODY_MAX || (grown = realloc(b->data, b->len + n + 1)) == NULL)
+		return 0;
+	memcpy(grown + b->len, p, n);
+	b->data = grown;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)arg, (void)a, (void)b, (void)c, (void)d;
+	return atomic_load(&stopping) && monotonic_ms() >= stop_deadline;
+}
+
+/* GET <database URL>/<rest> into memory.  Returns the HTTP status, or -1
+ * with a reason for a transport failure. */
+static long db_get(const char *rest, struct body *b, char *reason, size_t n)
+{
+	char url[4096], err[CURL_ERROR_SIZE] = "";
+	const char *ca_file = getenv("SSL_CERT_FILE"), *ca_dir = getenv("SSL_CERT_DIR");
+	long status = -1;
+	CURLcode cc;
+	CURL *e;
+
+	snprintf(url, sizeof url, "%s/%s", db.conf->url, rest);
+	if ((e = curl_easy_init()) == NULL)
+		return fail(reason, n, "out of memory");
+	b->data = NULL;
+	b->len = 0;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "goproxyd/" GOPROXYD_VERSION);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
+	                 strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((cfg->stall_timeout_ms + 999) / 1000));
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	if (ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+	if (ca_dir)
+		curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir);
+	cc = curl_easy_perform(e);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	else
+		fail(reason, n, "checksum database %s: %s", url, err[0] ? err : curl_easy_strerror(cc));
+	curl_easy_cleanup(e);
+	if (status != 200) {
+		free(b->data);
+		b->data = NULL;
+	}
+	return status;
+}
+
+/* The whole of a small cached file, or -ENOENT. */
+static int read_cached(const char *key, struct body *b, size_t max)
+{
+	struct cache_entry e;
+	int r = cache_open(key, &e);
+
+	if (r < 0)
+		return r;
+	b->len = e.size;
+	b->data = e.size <= max ? malloc(e.size + 1) : NULL;
+	if (b->data == NULL || pread(e.fd, b->data, e.size, 0) != (ssize_t)e.size) {
+		close(e.fd);
+		free(b->data);
+		b->data = NULL;
+		return -EIO;
+	}
+	b->data[b->len] = '\0';
+	close(e.fd);
+	return 0;
+}
+
+static void db_key(char *key, size_t n, const char *rest)
+{
+	snprintf(key, n, "sumdb/%s/%s", db.conf->name, rest);
+}
+
+/* --- tiles ------------------------------------------------------------------ */
+
+/* Tiles fetched for one proof; stored only once the proof holds. */
+struct fetched {
+	struct fetched *next;
+	char key[CACHE_KEY_MAX];
+	struct body b;
+};
+
+struct reader {
+	struct fetched *fetched;
+	char reason[256];
+};
+
+/* A tile from the cache or the database.  A database may no longer serve
+ * a partial tile once the full one exists; like the go command, fall back
+ * to the full tile and keep its first W hashes. */
+static long fetch_tile(const struct tlog_tile *t, const char *path, struct body *b, char *reason,
+                       size_t n)
+{
+	struct tlog_tile full = *t;
+	char full_path[TLOG_TILE_PATH_MAX];
+	long st = db_get(path, b, reason, n);
+
+	if (st == 200 || t->l < 0 || t->w == (1 << t->h))
+		return st;
+	full.w = 1 << t->h;
+	if (tlog_tile_path(&full, full_path, sizeof full_path) != NULL)
+		return st;
+	st = db_get(full_path, b, reason, n);
+	if (st == 200 && b->len > (size_t)t->w * TLOG_HASH_SIZE)
+		b->len = (size_t)t->w * TLOG_HASH_SIZE;
+	return st;
+}
+
+static const char *read_tile(void *arg, const struct tlog_tile *t, uint8_t **data, size_t *len)
+{
+	struct reader *rd = arg;
+	char path[TLOG_TILE_PATH_MAX], key[CACHE_KEY_MAX];
+	struct fetched *f;
+	struct body b;
+	long st;
+
+	if (tlog_tile_path(t, path, sizeof path) != NULL)
+		return "bad tile";
+	db_key(key, sizeof key, path);
+	if (read_cached(key, &b, SUMDB_BODY_MAX) < 0) {
+		st = fetch_tile(t, path, &b, rd->reason, sizeof rd->reason);
+		if (st != 200) {
+			if (st > 0)
+				snprintf(rd->reason, sizeof rd->reason,
+				         "checksum database answered %ld for %s", st, path);
+			return rd->reason;
+		}
+		/* Kept aside until the proof holds; the caller frees b. */
+		if ((f = calloc(1, sizeof *f)) == NULL || (f->b.data = malloc(b.len + 1)) == NULL) {
+			free(f);
+			free(b.data);
+			return "out of memory";
+		}
+		snprintf(f->key, sizeof f->key, "%s", key);
+		memcpy(f->b.data, b.data, b.len);
+		f->b.len = b.len;
+		f->next = rd->fetched;
+		rd->fetched = f;
+	}
+	*data = (uint8_t *)b.data;
+	*len = b.len;
+	return NULL;
+}
+
+/* Keeps the proved tiles (store) or drops them. */
+static void release_tiles(struct reader *rd, bool store)
+{
+	while (rd->fetched) {
+		struct fetched *f = rd->fetched;
+
+		rd->fetched = f->next;
+		if (store && cache_store_bytes(f->key, f->b.data, f->b.len) < 0)
+			log_warn("cannot cache %s", f->key);
+		free(f->b.data);
+		free(f);
+	}
+}
+
+/* --- the tree timeline ------------------------------------------------------- */
+
+static void latest_key(char *key, size_t n)
+{
+	/* Not a protocol path: route.c never maps a request here. */
+	db_key(key, n, "goproxyd-verified-tree");
+}
+
+/* The signed tree must extend, or be a prefix of, the latest one proved;
+ * anything else means the database forked or rewound.  Called locked. */
+static int merge_tree(const struct tlog_tree *t, const char *note, size_t note_len,
+                      struct reader *rd, char *reason, size_t n)
+{
+	const char *bad = NULL;
+	char key[CACHE_KEY_MAX];
+
+	if (db.have_latest && t->n == db.latest.n) {
+		if (memcmp(t->hash, db.latest.hash, TLOG_HASH_SIZE) != 0)
+			return fail(reason, n, "checksum database forked: two trees of size %lld",
+			            (long long)t->n);
+		return 0;
+	}
+	if (db.have_latest && t->n < db.latest.n)
+		bad = tlog_check_consistency(TILE_HEIGHT, t, &db.latest, read_tile, rd);
+	else if (db.have_latest)
+		bad = tlog_check_consistency(TILE_HEIGHT, &db.latest, t, read_tile, rd);
+	if (bad)
+		return fail(reason, n, "checksum database tree is inconsistent with the one verified before (%s)",
+		            bad);
+	if (!db.have_latest || t->n > db.latest.n) {
+		db.latest = *t;
+		db.have_latest = true;
+		latest_key(key, sizeof key);
+		if (cache_store_bytes(key, note, note_len) < 0)
+			log_warn("cannot store %s", key);
+	}
+	return 0;
+}
+
+static int open_tree(const char *note, size_t len, struct tlog_tree *t, char *reason, size_t n)
+{
+	size_t text_len;
+	const char *bad = note_verify(note, len, &db.key, &text_len);
+
+	if (bad == NULL)
+		bad = tlog_parse_tree(note, text_len, t);
+	return bad ? fail(reason, n, "checksum database note: %s", bad) : 0;
+}
+
+/* --- one file ------------------------------------------------------------- */
+
+int verify_hash(const struct request *r, int fd, char *hash, char *reason, size_t n)
+{
+	struct stat st;
+	char *buf;
+	const char *bad;
+
+	if (r->kind == REQ_ZIP) {
+		if ((bad = dirhash_zip(fd, NULL, hash)) != NULL)
+			return fail(reason, n, "cannot hash the zip: %s", bad);
+		return 0;
+	}
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > MOD_MAX)
+		return fail(reason, n, "cannot read the go.mod");
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+		return fail(reason, n, "out of memory");
+	if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		return fail(reason, n, "cannot read the go.mod");
+	}
+	dirhash_mod(buf, (size_t)st.st_size, hash);
+	free(buf);
+	return 0;
+}
+
+/* The record's line for this file must carry this hash. */
+static int check_line(const struct request *r, const char *rec, size_t len, const char *hash,
+                      char *reason, size_t n)
+{
+	char want[MP_PATH_MAX + MP_VERSION_MAX + 16];
+	size_t wl = (size_t)snprintf(want, sizeof want, "%s %s%s ", r->path, r->version,
+	                             r->kind == REQ_MOD ? "/go.mod" : "");
+	const char *p = rec, *end = rec + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (ll > wl && memcmp(p, want, wl) == 0) {
+			if (ll - wl == strlen(hash) && memcmp(p + wl, hash, ll - wl) == 0)
+				return 0;
+			return fail(reason, n, "checksum mismatch for %s@%s%s: downloaded %s, checksum database has %.*s",
+			            r->path, r->version, r->kind == REQ_MOD ? "/go.mod" : "", hash,
+			            (int)(ll - wl), p + wl);
+		}
+		p += ll + 1;
+	}
+	return fail(reason, n, "checksum database has no record of %s@%s", r->path, r->version);
+}
+
+/* The lookup answer for r: cached, or fetched (*fresh set). */
+static int get_lookup(const struct request *r, struct body *b, char *rest, size_t rn, bool *fresh,
+                      char *reason, size_t n)
+{
+	char key[CACHE_KEY_MAX];
+	long st;
+
+	snprintf(rest, rn, "lookup/%s@%s", r->esc_path, r->esc_version);
+	db_key(key, sizeof key, rest);
+	*fresh = false;
+	if (read_cached(key, b, SUMDB_BODY_MAX) == 0)
+		return 0;
+	st = db_get(rest, b, reason, n);
+	if (st == 404 || st == 410)
+		return fail(reason, n, "checksum database has no record of %s@%s", r->path, r->version);
+	if (st != 200)
+		return st < 0 ? -1 : fail(reason, n, "checksum database answered %ld for %s", st, rest);
+	*fresh = true;
+	return 0;
+}
+
+static int check_lookup(const struct request *r, const struct body *b, const char *hash,
+                        struct reader *rd, char *reason, size_t n)
+{
+	const char *rec, *note, *bad;
+	size_t rec_len, note_len;
+	struct tlog_tree tree;
+	int64_t id;
+	int ret;
+
+	if ((bad = sumdb_parse_lookup(b->data, b->len, &id, &rec, &rec_len, &note, &note_len)) != NULL)
+		return fail(reason, n, "checksum database lookup: %s", bad);
+	if (open_tree(note, note_len, &tree, reason, n) < 0)
+		return -1;
+	if (id >= tree.n)
+		return fail(reason, n, "checksum database record %lld is beyond its tree of size %lld",
+		            (long long)id, (long long)tree.n);
+	if ((bad = tlog_check_record(TILE_HEIGHT, &tree, id, rec, rec_len, read_tile, rd)) != NULL)
+		return fail(reason, n, "checksum database record not proved in its tree: %s", bad);
+	pthread_mutex_lock(&db.lock);
+	ret = merge_tree(&tree, note, note_len, rd, reason, n);
+	pthread_mutex_unlock(&db.lock);
+	if (ret < 0)
+		return -1;
+	return check_line(r, rec, rec_len, hash, reason, n);
+}
+
+int verify_file(const struct request *r, int fd, char *reason, size_t n)
+{
+	char hash[DIRHASH_SIZE], rest[SUMDB_REST_MAX + 16], key[CACHE_KEY_MAX];
+	struct reader rd = { 0 };
+	struct body b = { 0 };
+	bool fresh;
+	int ret;
+
+	if (!have_db)
+		return fail(reason, n, "cannot verify %s@%s: no checksum database with a key (-sumdb)",
+		            r->path, r->version);
+	if (verify_hash(r, fd, hash, reason, n) < 0 ||
+	    get_lookup(r, &b, rest, sizeof rest, &fresh, reason, n) < 0) {
+		atomic_fetch_add(&rejected, 1);
+		return -1;
+	}
+	ret = check_lookup(r, &b, hash, &rd, reason, n);
+	release_tiles(&rd, ret == 0);
+	if (ret == 0 && fresh) {
+		db_key(key, sizeof key, rest);
+		if (cache_store_bytes(key, b.data, b.len) < 0)
+			log_warn("cannot cache %s", key);
+	}
+	free(b.data);
+	if (ret < 0)
+		atomic_fetch_add(&rejected, 1);
+	return ret;
+}
+
+bool verify_wanted(const struct request *r)
+{
+	if (r->kind != REQ_MOD && r->kind != REQ_ZIP)
+		return false;
+	if (strcmp(r->path, TOOLCHAIN) == 0)
+		return true;   /* the go command insists, whatever GONOSUMDB says */
+	return have_db && !config_match_patterns(cfg->nosum, cfg->n_nosum, r->path);
+}
+
+uint64_t verify_rejected(void)
+{
+	return atomic_load(&rejected);
+}
+
+/* --- start-up and the verifier thread -------------------------------------- */
+
+static void load_latest(void)
+{
+	char key[CACHE_KEY_MAX], reason[256];
+	struct tlog_tree t;
+	struct body b;
+
+	latest_key(key, sizeof key);
+	if (read_cached(key, &b, SUMDB_BODY_MAX) < 0)
+		return;
+	if (open_tree(b.data, b.len, &t, reason, sizeof reason) == 0) {
+		db.latest = t;
+		db.have_latest = true;
+	} else
+		log_warn("ignoring %s: %s", key, reason);
+	free(b.data);
+}
+
+int verify_init(const struct config *c)
+{
+	const char *bad;
+
+	cfg = c;
+	for (size_t i = 0; i < c->n_sumdbs; i++) {
+		if (c->sumdbs[i].key == NULL)
+			continue;
+		if ((bad = note_parse_vkey(c->sumdbs[i].key, &db.key)) != NULL) {
+			log_error("-sumdb %s: bad verifier key: %s", c->sumdbs[i].name, bad);
+			return -1;
+		}
+		db.conf = &c->sumdbs[i];
+		have_db = true;
+		load_latest();
+		break;
+	}
+	return 0;
+}
+
+static struct item *next_item(void)
+{
+	struct item *it;
+
+	pthread_mutex_lock(&qlock);
+	while (queue_head == NULL && !atomic_load(&stopping))
+		pthread_cond_wait(&qcond, &qlock);
+	it = queue_head;
+	if (it) {
+		queue_head = it->next;
+		if (queue_head == NULL)
+			queue_tail = &queue_head;
+	}
+	pthread_mutex_unlock(&qlock);
+	return it;
+}
+
+static void *verifier_main(void *arg)
+{
+	struct item *it;
+	char reason[512];
+
+	(void)arg;
+	while ((it = next_item()) != NULL) {
+		if (atomic_load(&stopping) && monotonic_ms() >= stop_deadline)
+			it->done(it->arg, "goproxyd is shutting down");
+		else if (verify_file(&it->req, it->fd, reason, sizeof reason) < 0) {
+			log_warn("rejected %s@%s: %s", it->req.path, it->req.version, reason);
+			it->done(it->arg, reason);
+		} else
+			it->done(it->arg, NULL);
+		free(it);
+	}
+	return NULL;
+}
+
+int verify_start(void)
+{
+	if (pthread_create(&thread, NULL, verifier_main, NULL) != 0)
+		return -1;
+	thread_running = true;
+	return 0;
+}
+
+void verify_submit(const struct request *r, int fd, verify_done_fn done, void *arg)
+{
+	struct item *it = calloc(1, sizeof *it);
+
+	if (it == NULL) {
+		done(arg, "out of memory");
+		return;
+	}
+	it->req = *r;
+	it->fd = fd;
+	it->done = done;
+	it->arg = arg;
+	pthread_mutex_lock(&qlock);
+	*queue_tail = it;
+	queue_tail = &it->next;
+	pthread_cond_signal(&qcond);
+	pthread_mutex_unlock(&qlock);
+}
+
+void verify_stop(int64_t deadline_ms)
+{
+	if (!thread_running)
+		return;
+	pthread_mutex_lock(&qlock);
+	stop_deadline = deadline_ms;
+	atomic_store(&stopping, true);
+	pthread_cond_broadcast(&qcond);
+	pthread_mutex_unlock(&qlock);
+	pthread_join(thread, NULL);
+	thread_running = false;
+}
