@@ -80,6 +80,8 @@ bool cache_writable(void);
 /* Files and bytes in the cache: counted by the start-up walk, then kept
  * up to date as files are published. */
 void cache_usage(uint64_t *files, uint64_t *bytes);
+/* After a full walk (gc.h) has counted them afresh. */
+void cache_set_usage(uint64_t files, uint64_t bytes);
 
 /* An @v/list body built from the canonical, non-pseudo .info files cached
  * under esc_path, sorted by semver; for a seeded cache whose list was never

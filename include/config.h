@@ -52,6 +52,7 @@ struct config {
 	char *tls_cert, *tls_key;    /* -tlsCert, -tlsKey: PEM files, or NULL */
 	char *auth_file;             /* -authFile: user:crypt-hash lines, or NULL */
 	char *netrc;                 /* -netrc: upstream credentials, or NULL */
+	uint64_t cache_max_bytes;    /* -cacheMaxSize: 0 = no cap */
 	int64_t cache_expire_ms;     /* -cacheExpire: freshness of mutable answers */
 	int64_t neg_cache_ms;        /* -negativeCacheExpire: remembered 404s */
 	int64_t connect_timeout_ms;  /* -connectTimeout: upstream connect */

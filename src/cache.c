@@ -246,6 +246,12 @@ bool cache_writable(void)
 	       !(sv.f_flag & ST_RDONLY);
 }
 
+void cache_set_usage(uint64_t files, uint64_t bytes)
+{
+	atomic_store(&usage_files, files);
+	atomic_store(&usage_bytes, bytes);
+}
+
 void cache_usage(uint64_t *files, uint64_t *bytes)
 {
 	*files = atomic_load(&usage_files);

@@ -8,6 +8,7 @@
  * it.  Grammar helpers return NULL on success or a static one-line reason.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -994,6 +995,33 @@ set_netrc(struct config *cfg, const char *v)
 	return set_optional_path(&cfg->netrc, v);
 }
 
+/* "0" (no cap), or a byte count with an optional binary suffix K, M, G, T
+ * (e.g. 512M, 50G). */
+static const char *
+set_cache_max_size(struct config *cfg, const char *v)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	char *end;
+	unsigned long long n;
+	int shift = 0;
+
+	if (*v < '0' || *v > '9')
+		return "want a size such as 50G, 512M or 0";
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*end != '\0') {
+		if ((u = strchr(units, *end)) == NULL || (end[1] != '\0' && strcmp(end + 1, "iB") != 0 &&
+		    strcmp(end + 1, "B") != 0))
+			return "want a size such as 50G, 512M or 0";
+		shift = 10 * (int)(u - units + 1);
+	}
+	if (errno != 0 || n > (UINT64_MAX >> shift))
+		return "size too large";
+	cfg->cache_max_bytes = (uint64_t)n << shift;
+	return NULL;
+}
+
 static const char *
 set_log_format(struct config *cfg, const char *v)
 {
@@ -1252,6 +1280,9 @@ static const struct flag flags[] = {
 	{ "shutdownTimeout", F_DURATION, OFF(shutdown_timeout_ms), 0,
 	  DURATION_MAX_MS, NULL, "duration", "10s",
 	  "on SIGTERM/SIGINT, how long in-flight requests may finish" },
+	{ "cacheMaxSize", F_FUNC, 0, 0, 0, set_cache_max_size, "size", "0",
+	  "evict least-recently-used versions when the cache grows past size\n    \t"
+	  "(e.g. 50G, 512M; 0 = no cap)" },
 	{ "accessLog", F_FUNC, 0, 0, 0, set_access_log, "path", "",
 	  "access log: a file (reopened on SIGHUP), '-' for stderr, empty for none" },
 	{ "logFormat", F_FUNC, 0, 0, 0, set_log_format, "format", "text",

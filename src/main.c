@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "config.h"
 #include "flight.h"
+#include "gc.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -168,6 +169,8 @@ static int start(const struct config *cfg)
 		return 1;
 	}
 	metrics_init(cfg);
+	if (gc_start(cfg) < 0)
+		return 1;
 	if ((fd = open_listener(cfg)) < 0 || verify_start() < 0 || upstream_start(cfg) < 0)
 		return 1;
 	if (server_start(cfg, fd) < 0) {
@@ -183,6 +186,7 @@ static void stop_services(void)
 	upstream_stop(0);
 	verify_stop(0);
 	server_stop();
+	gc_stop();
 	accesslog_close();
 	auth_free();
 	cache_shutdown();
@@ -196,6 +200,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "verify") == 0)
 		return verifycmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "gc") == 0)
+		return gccmd_main(argc - 1, argv + 1);
 	r = config_parse_args(&cfg, argc, argv, stdout, stderr);
 	if (r != CONFIG_RUN) {
 		config_free(&cfg);

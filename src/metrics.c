@@ -7,6 +7,7 @@
 
 #include "cache.h"
 #include "flight.h"
+#include "gc.h"
 #include "metrics.h"
 #include "verify.h"
 
@@ -229,6 +230,12 @@ char *metrics_render(size_t *len)
 	emit(&o, "goproxyd_cache_files %llu\n", (unsigned long long)files);
 	header(&o, "goproxyd_cache_bytes", "gauge", "Bytes in the cache directory.");
 	emit(&o, "goproxyd_cache_bytes %llu\n", (unsigned long long)bytes);
+	gc_evicted(&files, &bytes);
+	header(&o, "goproxyd_cache_evictions_total", "counter",
+	       "Cache entries (versions or mutable files) evicted by -cacheMaxSize.");
+	emit(&o, "goproxyd_cache_evictions_total %llu\n", (unsigned long long)files);
+	header(&o, "goproxyd_cache_evicted_bytes_total", "counter", "Bytes evicted by -cacheMaxSize.");
+	emit(&o, "goproxyd_cache_evicted_bytes_total %llu\n", (unsigned long long)bytes);
 	header(&o, "goproxyd_verify_rejected_total", "counter",
 	       "Fetched files rejected by checksum-database verification.");
 	emit(&o, "goproxyd_verify_rejected_total %llu\n", (unsigned long long)verify_rejected());

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "cache.h"
 #include "flight.h"
+#include "gc.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -476,8 +477,10 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 		return send_error(x, MHD_HTTP_BAD_REQUEST, "module path too long");
 
 	if (cache_open(x->key, &e) == 0) {
-		if (x->req.immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms)
+		if (x->req.immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
+			gc_note_use(x->key);
 			return send_file(x, &e, HIT);
+		}
 		close(e.fd);   /* stale: refresh it, and fall back to it on failure */
 	}
 	if (cfg->offline)

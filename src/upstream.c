@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gc.h"
 #include "log.h"
 #include "metrics.h"
 #include "upstream.h"
@@ -427,6 +428,7 @@ static void publish(struct job *j)
 		return;
 	}
 	finish(j, FETCH_OK, j->tmp.fd, NULL);
+	gc_check();
 }
 
 /* Runs on the verifier thread; the job is in no list of ours by then. */

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Integration tests for the disk cap: -cacheMaxSize and `goproxyd gc`.
+
+Run:  python3 tests/integration/test_gc.py [NAME-SUBSTRING ...]
+Env:  GOPROXYD=path/to/binary (default ./build/goproxyd), KEEP_TMP=1
+Last line "N passed, N failed"; exit 1 if any failed.  Loopback only.
+"""
+
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+
+import fakeupstream  # noqa: E402
+import mkmodules  # noqa: E402
+from harness import (Daemon, Runner, check, daemon_binary, eq, get, make_tmp,  # noqa: E402
+                     run_binary, tmp_leftovers)
+
+R = Runner(default_timeout=120)
+KIB = 1024
+# Three versions of one module, each with a 400 KiB incompressible file, so
+# two fit under a 1 MiB cap and three do not.
+MOD = "example.com/big"
+VERSIONS = ["v1.0.0", "v1.1.0", "v1.2.0"]
+
+
+class Ctx:
+    tmp = None
+    tree = None
+    up = None
+    n = 0
+
+
+C = Ctx()
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def setup():
+    C.tmp = make_tmp("goproxyd-gc-", R)
+    C.tree = os.path.join(C.tmp, "tree")
+    for v in VERSIONS:
+        z = mkmodules.module_zip(MOD, v, {"go.mod": b"module %s\n" % MOD.encode(),
+                                          "blob.bin": os.urandom(400 * KIB)}, stored=("blob.bin",))
+        write(os.path.join(C.tree, mkmodules.rel(MOD, v, "zip")), z)
+        write(os.path.join(C.tree, mkmodules.rel(MOD, v, "mod")), b"module %s\n" % MOD.encode())
+        write(os.path.join(C.tree, mkmodules.rel(MOD, v, "info")),
+              b'{"Version":"%s","Time":"2024-01-01T00:00:00Z"}' % v.encode())
+    C.up = fakeupstream.FakeUpstream(C.tree).start()
+    R.cleanups.append(C.up.stop)
+
+
+def newcache():
+    C.n += 1
+    d = os.path.join(C.tmp, "c%02d" % C.n)
+    os.makedirs(d)
+    return os.path.join(d, "cache")
+
+
+def zip_path(cache, v):
+    return os.path.join(cache, mkmodules.rel(MOD, v, "zip"))
+
+
+def cache_bytes(cache):
+    total = 0
+    for root, _, files in os.walk(cache):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def metric(port, name):
+    for line in get(port, "/metrics").text().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def wait_for(cond, seconds=10):
+    deadline = time.time() + seconds
+    while not cond() and time.time() < deadline:
+        time.sleep(0.1)
+    return cond()
+
+
+def test_cap_evicts_least_recently_used():
+    d = Daemon(newcache(), C.up.url, ["-cacheMaxSize", "1M"]).start()
+    try:
+        for v in VERSIONS[:2]:
+            eq(get(d.port, "/%s/@v/%s.zip" % (MOD, v)).status, 200, "fetch " + v)
+            time.sleep(1.1)   # ages are in seconds
+        # Use v1.0.0 again: v1.1.0 becomes the least recently used.
+        eq(get(d.port, "/%s/@v/%s.zip" % (MOD, VERSIONS[0])).status, 200, "hit v1.0.0")
+        time.sleep(1.1)
+        eq(get(d.port, "/%s/@v/%s.zip" % (MOD, VERSIONS[2])).status, 200, "fetch v1.2.0")
+        check(wait_for(lambda: not os.path.exists(zip_path(d.cache_dir, VERSIONS[1]))),
+              "least recently used v1.1.0 was not evicted")
+        check(os.path.exists(zip_path(d.cache_dir, VERSIONS[0])), "recently used v1.0.0 was evicted")
+        check(os.path.exists(zip_path(d.cache_dir, VERSIONS[2])), "just fetched v1.2.0 was evicted")
+        check(cache_bytes(d.cache_dir) <= 1024 * KIB, "cache still over the cap: %d bytes"
+              % cache_bytes(d.cache_dir))
+        # The thread counts once its pass is over.
+        check(wait_for(lambda: (metric(d.port, "goproxyd_cache_evictions_total") or 0) >= 1),
+              "no eviction counted")
+        check(wait_for(lambda: metric(d.port, "goproxyd_cache_bytes") == float(cache_bytes(d.cache_dir))),
+              "goproxyd_cache_bytes %s, files on disk %d bytes"
+              % (metric(d.port, "goproxyd_cache_bytes"), cache_bytes(d.cache_dir)))
+        # An evicted version is fetched again on demand, whole.
+        before = C.up.count(r"v1\.1\.0\.zip")
+        r = get(d.port, "/%s/@v/%s.zip" % (MOD, VERSIONS[1]))
+        eq(r.status, 200, "refetch evicted v1.1.0")
+        eq(C.up.count(r"v1\.1\.0\.zip"), before + 1, "upstream requests for the evicted zip")
+        check(not tmp_leftovers(d.cache_dir), "temp files left")
+    finally:
+        d.stop()
+
+
+def test_whole_versions_evicted():
+    d = Daemon(newcache(), C.up.url, ["-cacheMaxSize", "1M"]).start()
+    try:
+        for v in VERSIONS:
+            for kind in ("info", "mod", "zip"):
+                eq(get(d.port, "/%s/@v/%s.%s" % (MOD, v, kind)).status, 200, "fetch %s %s" % (v, kind))
+            time.sleep(1.1)
+        wait_for(lambda: cache_bytes(d.cache_dir) <= 1024 * KIB)
+        vdir = os.path.dirname(zip_path(d.cache_dir, VERSIONS[0]))
+        for v in VERSIONS:
+            present = [k for k in ("info", "mod", "zip")
+                       if os.path.exists(os.path.join(vdir, "%s.%s" % (v, k)))]
+            check(present in ([], ["info", "mod", "zip"]),
+                  "version %s partly evicted: %s remain" % (v, present))
+        check(not os.path.exists(zip_path(d.cache_dir, VERSIONS[0])), "oldest version kept")
+    finally:
+        d.stop()
+
+
+def test_gc_command():
+    cache = newcache()
+    d = Daemon(cache, C.up.url).start()
+    try:
+        for v in VERSIONS:
+            eq(get(d.port, "/%s/@v/%s.zip" % (MOD, v)).status, 200, "fill " + v)
+    finally:
+        d.stop()
+    old = time.time() - 3600
+    os.utime(zip_path(cache, VERSIONS[0]), (old, old))
+    rc, out, err = run_binary([daemon_binary(), "gc", "-cacheDir", cache, "-cacheMaxSize", "1M"])
+    eq(rc, 0, "gc exit status (stderr %r)" % err)
+    check("evicted" in out, "gc output %r" % out)
+    check(not os.path.exists(zip_path(cache, VERSIONS[0])), "gc kept the oldest version")
+    check(cache_bytes(cache) <= 1024 * KIB, "gc left %d bytes" % cache_bytes(cache))
+    rc, out, err = run_binary([daemon_binary(), "gc", "-cacheDir", cache])
+    eq(rc, 2, "gc without -cacheMaxSize exit status")
+    rc, out, err = run_binary([daemon_binary(), "-cacheMaxSize", "12Q"])
+    eq(rc, 2, "bad -cacheMaxSize exit status")
+    check("-cacheMaxSize" in err and len(err.strip().splitlines()) == 1, "bad size message %r" % err)
+
+
+TESTS = [test_cap_evicts_least_recently_used, test_whole_versions_evicted, test_gc_command]
+
+
+def main(argv):
+    try:
+        setup()
+    except Exception as e:
+        R.finish()
+        print("FAIL setup: %s" % e)
+        print("0 passed, 1 failed")
+        return 1
+    return R.run(TESTS, only=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
