@@ -68,6 +68,11 @@ struct request {
 
 int route_parse(const char *raw_path, struct request *req, const char **reason);
 
+/* Is s[0..n) a checksum-database name goproxyd can serve: host[/path] of
+ * lowercase letters, digits, '.', '-', '_', no empty or dot-only element
+ * (it is also a directory under the cache)?  config.c checks -sumdb with it. */
+bool route_sumdb_name_ok(const char *s, size_t n);
+
 /* The file-name extension of a versioned kind ("info", "mod", "zip"), or
  * NULL for LIST/LATEST. */
 const char *route_ext(enum req_kind kind);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "route.h"
 
 #define NS_PER_MS       1000000ULL
 #define DURATION_MAX_MS (87600LL * 3600 * 1000)     /* ten years */
@@ -914,6 +915,7 @@ config_parse_duration(const char *s, int64_t *ms)
 
 enum flag_kind {
 	F_FUNC,         /* set() does the work */
+	F_PATH,         /* char * field: an optional path, "" = unset */
 	F_INT,          /* int field, min..max */
 	F_SIZE,         /* size_t field, min..max */
 	F_DURATION,     /* int64_t milliseconds, min..max */
@@ -954,45 +956,6 @@ set_cache_dir(struct config *cfg, const char *v)
 	free(cfg->cache_dir);
 	cfg->cache_dir = xstrdup(v);
 	return NULL;
-}
-
-/* Optional paths: "" means unset. */
-static const char *
-set_optional_path(char **field, const char *v)
-{
-	free(*field);
-	*field = *v ? xstrdup(v) : NULL;
-	return NULL;
-}
-
-static const char *
-set_access_log(struct config *cfg, const char *v)
-{
-	return set_optional_path(&cfg->access_log, v);
-}
-
-static const char *
-set_tls_cert(struct config *cfg, const char *v)
-{
-	return set_optional_path(&cfg->tls_cert, v);
-}
-
-static const char *
-set_tls_key(struct config *cfg, const char *v)
-{
-	return set_optional_path(&cfg->tls_key, v);
-}
-
-static const char *
-set_auth_file(struct config *cfg, const char *v)
-{
-	return set_optional_path(&cfg->auth_file, v);
-}
-
-static const char *
-set_netrc(struct config *cfg, const char *v)
-{
-	return set_optional_path(&cfg->netrc, v);
 }
 
 /* "0" (no cap), or a byte count with an optional binary suffix K, M, G, T
@@ -1104,36 +1067,6 @@ set_nosum(struct config *cfg, const char *v)
 /* ------------------------------------------------------------------ */
 /* -sumdb                                                              */
 
-/* A database name is also a directory under the cache: host[/path],
- * lowercase letters, digits, '.', '-', '_', no empty or dot-only element. */
-static bool
-valid_sumdb_name(const char *s, size_t n)
-{
-	size_t i, elem = 0;
-	bool dots_only = true;
-
-	if (n == 0 || n > 128)
-		return false;
-	for (i = 0; i <= n; i++) {
-		char c = i < n ? s[i] : '/';
-
-		if (c == '/') {
-			if (elem == 0 || dots_only)
-				return false;
-			elem = 0;
-			dots_only = true;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '-' || c == '_'))
-			return false;
-		if (c != '.')
-			dots_only = false;
-		elem++;
-	}
-	return true;
-}
-
 /* One entry: NAME or KEY, optionally followed by =URL. */
 static const char *
 parse_sumdb_entry(const char *s, const char *e, struct sumdb_conf *db)
@@ -1152,7 +1085,7 @@ parse_sumdb_entry(const char *s, const char *e, struct sumdb_conf *db)
 		eq++;
 	id_end = eq ? eq : e;
 	plus = memchr(s, '+', (size_t)(id_end - s));
-	if (!valid_sumdb_name(s, (size_t)((plus ? plus : id_end) - s)))
+	if (!route_sumdb_name_ok(s, (size_t)((plus ? plus : id_end) - s)))
 		return "malformed checksum database name";
 	db->name = xstrndup(s, (size_t)((plus ? plus : id_end) - s));
 	if (plus)
@@ -1283,17 +1216,17 @@ static const struct flag flags[] = {
 	{ "cacheMaxSize", F_FUNC, 0, 0, 0, set_cache_max_size, "size", "0",
 	  "evict least-recently-used versions when the cache grows past size\n    \t"
 	  "(e.g. 50G, 512M; 0 = no cap)" },
-	{ "accessLog", F_FUNC, 0, 0, 0, set_access_log, "path", "",
+	{ "accessLog", F_PATH, OFF(access_log), 0, 0, NULL, "path", "",
 	  "access log: a file (reopened on SIGHUP), '-' for stderr, empty for none" },
 	{ "logFormat", F_FUNC, 0, 0, 0, set_log_format, "format", "text",
 	  "access log format: text or json" },
-	{ "tlsCert", F_FUNC, 0, 0, 0, set_tls_cert, "file", "",
+	{ "tlsCert", F_PATH, OFF(tls_cert), 0, 0, NULL, "file", "",
 	  "serve HTTPS with this PEM certificate (chain); needs -tlsKey" },
-	{ "tlsKey", F_FUNC, 0, 0, 0, set_tls_key, "file", "",
+	{ "tlsKey", F_PATH, OFF(tls_key), 0, 0, NULL, "file", "",
 	  "PEM private key for -tlsCert" },
-	{ "authFile", F_FUNC, 0, 0, 0, set_auth_file, "file", "",
+	{ "authFile", F_PATH, OFF(auth_file), 0, 0, NULL, "file", "",
 	  "require HTTP basic auth: lines user:crypt(3)-hash (yescrypt, bcrypt, SHA-512)" },
-	{ "netrc", F_FUNC, 0, 0, 0, set_netrc, "file", "",
+	{ "netrc", F_PATH, OFF(netrc), 0, 0, NULL, "file", "",
 	  "netrc file with credentials for upstream proxies" },
 	{ "maxFetches", F_INT, OFF(max_fetches), 1, 4096, NULL, "n", "16",
 	  "concurrent upstream transfers (others queue)" },
@@ -1408,6 +1341,13 @@ flag_set(const struct flag *f, struct config *cfg, const char *v,
 	switch (f->kind) {
 	case F_FUNC:
 		return f->set(cfg, v);
+	case F_PATH: {
+		char **field = (char **)((char *)cfg + f->off);
+
+		free(*field);
+		*field = *v ? xstrdup(v) : NULL;
+		return NULL;
+	}
 	case F_INT:
 	case F_SIZE:
 		return set_number(f, cfg, v, buf, len);

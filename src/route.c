@@ -175,9 +175,7 @@ static const char *parse_file(const char *file, struct request *req)
 
 /* --- checksum-database paths ------------------------------------------- */
 
-/* A database name, as config.c accepts it: host[/path] of lowercase
- * letters, digits, '.', '-', '_'. */
-static bool valid_sumdb_name(const char *s, size_t n)
+bool route_sumdb_name_ok(const char *s, size_t n)
 {
 	size_t elem = 0;
 	bool dots_only = true;
@@ -341,7 +339,7 @@ static int parse_sumdb(const char *path, struct request *req, const char **reaso
 		if (m && (split == NULL || m < split))
 			split = m;
 	}
-	if (split == NULL || !valid_sumdb_name(name, (size_t)(split - name))) {
+	if (split == NULL || !route_sumdb_name_ok(name, (size_t)(split - name))) {
 		*reason = "not found: no such checksum database";
 		return 404;
 	}
