@@ -642,10 +642,11 @@ static void *fetcher_main(void *arg)
 
 		if (deadline && (idle() || monotonic_ms() >= deadline))
 			break;
-		take_submitted();
-		due = start_due();
 		curl_multi_perform(multi, &running);
 		reap();
+		/* After reap(): a failure it just queued for retry sets the wait. */
+		take_submitted();
+		due = start_due();
 		curl_multi_timeout(multi, &timeout);
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;

@@ -407,9 +407,11 @@ int verify_file(const struct request *r, int fd, char *reason, size_t n)
 	bool fresh;
 	int ret;
 
-	if (!have_db)
+	if (!have_db) {
+		atomic_fetch_add(&rejected, 1);
 		return fail(reason, n, "cannot verify %s@%s: no checksum database with a key (-sumdb)",
 		            r->path, r->version);
+	}
 	if (verify_hash(r, fd, hash, reason, n) < 0 ||
 	    get_lookup(r, &b, rest, sizeof rest, &fresh, reason, n) < 0) {
 		atomic_fetch_add(&rejected, 1);
