@@ -24,7 +24,8 @@ Usage (module):
     db.stop()
 
 Tamper modes (set_mode; also POST /_mode with the name as body, "" = honest):
-    lookup-hashes   lookup returns the record with other hashes (log intact)
+    lookup-hashes   lookup returns the record with other hashes (log intact;
+                    db.forge(path, version, h1zip, h1mod) picks them)
     bad-signature   tree notes carry a corrupted signature
     beyond-tree     lookups carry a note for a tree that ends before the record
     bad-tiles       hash tiles have a flipped byte
@@ -55,6 +56,7 @@ import io
 import os
 import re
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -281,6 +283,31 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.conns = set()
+        self.conns_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self.conns_lock:
+            self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.conns_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self):
+        """End kept-alive connections too: a stopped database is down."""
+        with self.conns_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class FakeSumDB:
     def __init__(self, name=DEFAULT_NAME, seed=DEFAULT_SEED, port=0, verbose=False):
@@ -295,6 +322,7 @@ class FakeSumDB:
         self.counts = {}
         self._fork = None
         self._notes = {}           # (id(log), n, corrupt) -> signed note
+        self.forged = {}           # (path, version) -> (h1 zip, h1 mod), see forge()
         self.httpd = _Server(("127.0.0.1", port), _Handler)
         self.httpd.db = self
         self.port = self.httpd.server_address[1]
@@ -332,6 +360,25 @@ class FakeSumDB:
                 mh = gomod_hash(fm.read())
             ids[(path, ver)] = self.add(path, ver, zh, mh)
         return ids
+
+    def forge(self, path, version, ziph=None, modh=None):
+        """Choose the hashes that the lookup-hashes and forged-tile modes put
+        in path@version's rewritten record (instead of meaningless ones), e.g.
+        the h1: hashes of tampered content an attacker serves; None keeps
+        that line's honest hash."""
+        with self.lock:
+            rid = self.index[(path, version)]
+            f = self.log.texts[rid].decode().split("\n")
+            self.forged[(path, version)] = (ziph or f[0].split(" ")[-1],
+                                            modh or f[1].split(" ")[-1])
+
+    def _rewritten(self, text):
+        """The record text as the lookup-hashes/forged-tile modes serve it."""
+        f = text.decode().split(" ", 2)
+        forged = self.forged.get((f[0], f[1])) if len(f) == 3 else None
+        if forged:
+            return format_record(f[0], f[1], forged[0], forged[1])
+        return _other_hashes(text)
 
     def tree(self):
         """(N, root hash) of the honest tree."""
@@ -415,7 +462,7 @@ class FakeSumDB:
                 "text/plain; charset=utf-8"
         text = log.texts[rid]
         if mode in ("lookup-hashes", "forged-tile"):
-            text = _other_hashes(text)
+            text = self._rewritten(text)
         tn = rid if mode == "beyond-tree" else n
         body = ("%d\n" % rid).encode() + text + b"\n" + self.signed_tree(log, tn, corrupt)
         return 200, body, "text/plain; charset=UTF-8"
@@ -437,7 +484,7 @@ class FakeSumDB:
             if data is not None and mode == "bad-tiles":
                 data = bytes([data[0] ^ 0x80]) + data[1:]
             if data is not None and mode == "forged-tile" and level == 0 and w == 1 << HEIGHT:
-                data = b"".join(record_hash(_other_hashes(t))
+                data = b"".join(record_hash(self._rewritten(t))
                                 for t in log.texts[k << HEIGHT:(k << HEIGHT) + w])
         if data is None:
             return 404, "not found: %s\n" % path[1:], "text/plain; charset=utf-8"
@@ -452,11 +499,14 @@ class FakeSumDB:
         return self
 
     def stop(self):
+        """Stop listening and end every open connection (kept-alive ones
+        included), so that the database is really down."""
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(10)
             self._thread = None
         self.httpd.server_close()
+        self.httpd.close_connections()
 
     def __enter__(self):
         return self.start()
