@@ -105,13 +105,12 @@ span_is(const char *s, const char *e, const char *word)
 	return (size_t)(e - s) == n && memcmp(s, word, n) == 0;
 }
 
-/* Writes s the way Go's %q would, closely enough to stay on one line. */
+/* The inside of fput_quoted(), without the quotes. */
 static void
-fput_quoted(FILE *fp, const char *s, size_t n)
+fput_quoted_raw(FILE *fp, const char *s, size_t n)
 {
 	size_t i;
 
-	fputc('"', fp);
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
@@ -126,6 +125,41 @@ fput_quoted(FILE *fp, const char *s, size_t n)
 		else
 			fputc(c, fp);
 	}
+}
+
+/* Writes s the way Go's %q would, closely enough to stay on one line. */
+static void
+fput_quoted(FILE *fp, const char *s, size_t n)
+{
+	fputc('"', fp);
+	fput_quoted_raw(fp, s, n);
+	fputc('"', fp);
+}
+
+/* Writes a flag value quoted, with the user information of any URL in it
+ * ("scheme://user:pass@host") replaced, so a refused credential is not
+ * echoed to a terminal or a journal. */
+static void
+fput_value(FILE *fp, const char *s)
+{
+	const char *p = s, *scheme;
+
+	fputc('"', fp);
+	while ((scheme = strstr(p, "://")) != NULL) {
+		const char *auth = scheme + 3;
+		size_t alen = strcspn(auth, "/,|");
+		const char *at = memrchr(auth, '@', alen);
+
+		if (at == NULL) {
+			fput_quoted_raw(fp, p, (size_t)(auth + alen - p));
+			p = auth + alen;
+			continue;
+		}
+		fput_quoted_raw(fp, p, (size_t)(auth - p));
+		fputs("REDACTED", fp);
+		p = at;
+	}
+	fput_quoted_raw(fp, p, strlen(p));
 	fputc('"', fp);
 }
 
@@ -1473,7 +1507,7 @@ parse_one(struct config *cfg, const char *arg, int argc, char **argv,
 	}
 	if ((why = flag_set(f, cfg, val, buf, sizeof(buf))) != NULL) {
 		fputs("goproxyd: invalid value ", err);
-		fput_quoted(err, val, strlen(val));
+		fput_value(err, val);
 		fprintf(err, " for flag -%s: %s\n", f->name, why);
 		return CONFIG_EXIT_USAGE;
 	}

@@ -65,7 +65,7 @@ static enum MHD_Result queue(struct ctx *x, unsigned status, struct MHD_Response
 	if (r == NULL)
 		return MHD_NO;   /* out of memory: MHD closes the connection */
 	x->status = status;
-	x->bytes = bytes;
+	x->bytes = x->head ? 0 : bytes;   /* a HEAD answer carries no body */
 	ret = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
 	return ret;

@@ -23,6 +23,9 @@ Control API (paths starting with /_ are never counted, never faulted):
     POST /_reset     clears rules and counters
     GET  /_stats     JSON {decoded path: request count}
     GET  /_rules     JSON of the active rules (with remaining "times")
+    GET  /_concurrency  JSON {"active": n, "max": m}: requests being answered
+                     now, and the most at once since the last reset
+    POST /_release   ends every stall in progress now (rules stay)
 
 Rule keys (all optional, combinable):
     status: int                 answer with this status (body: "body" or a default)
@@ -38,6 +41,12 @@ Rule keys (all optional, combinable):
     redirect: url               302 to url ("{path}" is replaced by the raw path)
     close: true                 close the connection without any response
     times: k                    the rule applies to the next k matching requests only
+    rate: bytes_per_second      throttle the body to about this rate (a slow upstream)
+    probability: p              the rule applies to a matching request with
+                                probability p (0..1); otherwise the next rule is tried
+    require_auth: "Basic ..."   answer 401 (WWW-Authenticate: Basic) unless the
+                                request's Authorization header is exactly this;
+                                when it is, the rest of the rule applies
 Every stall is bounded by MAX_STALL seconds and ends early on shutdown.
 """
 
@@ -71,12 +80,20 @@ class _State:
         self.stalling = 0        # requests currently inside a stall
         self.stall_started = threading.Event()
         self.stop = threading.Event()
+        self.active = 0          # requests being answered now (not /_ ones)
+        self.max_active = 0      # high-water mark of active since reset
+        self.release_gen = 0     # bumped by release(): ends current stalls
+        self.cond = threading.Condition(self.lock)
+        self.rng = random.Random(1)
+        self.auth_seen = []      # Authorization headers seen by require_auth rules
 
     def reset(self):
         with self.lock:
             self.rules = []
             self.counts = {}
+            self.auth_seen = []
             self.stall_started.clear()
+            self.max_active = self.active
 
     def add_rules(self, spec):
         if isinstance(spec, dict):
@@ -101,6 +118,8 @@ class _State:
             for entry in self.rules:
                 rx, c, rule = entry
                 if c.search(path):
+                    if "probability" in rule and self.rng.random() >= float(rule["probability"]):
+                        continue
                     if "times" in rule:
                         if rule["times"] <= 0:
                             continue
@@ -115,10 +134,38 @@ class _State:
             self.stalling += 1
         self.stall_started.set()
         try:
-            return not self.stop.wait(seconds)
+            return self.pause(seconds)
         finally:
             with self.lock:
                 self.stalling -= 1
+
+    def pause(self, seconds):
+        """Sleep up to seconds (bounded by MAX_STALL); ends early on
+        release() (returns True) or shutdown (returns False)."""
+        deadline = time.monotonic() + max(0.0, min(float(seconds), MAX_STALL))
+        with self.cond:
+            gen = self.release_gen
+            while not self.stop.is_set() and self.release_gen == gen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(min(left, 0.2))
+        return not self.stop.is_set()
+
+    def release(self):
+        with self.cond:
+            self.release_gen += 1
+            self.cond.notify_all()
+
+    def enter(self):
+        with self.lock:
+            self.active += 1
+            if self.active > self.max_active:
+                self.max_active = self.active
+
+    def leave(self):
+        with self.lock:
+            self.active -= 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -173,6 +220,16 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
                 body = body[n:]
+            if rule.get("rate"):
+                rate = max(1.0, float(rule["rate"]))
+                step = max(1, int(rate / 20))
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i:i + step])
+                    self.wfile.flush()
+                    if i + step < len(body) and not st.pause(step / rate):
+                        self.close_connection = True
+                        return
+                return
             # write in chunks so a dead peer is noticed early
             for i in range(0, len(body), 1 << 16):
                 self.wfile.write(body[i:i + (1 << 16)])
@@ -201,6 +258,14 @@ class _Handler(BaseHTTPRequestHandler):
                 with st.lock:
                     body = json.dumps(st.counts, sort_keys=True).encode()
                 return self._send(200, body, "application/json")
+            if method == "GET" and path == "/_concurrency":
+                with st.lock:
+                    body = json.dumps({"active": st.active, "max": st.max_active}).encode()
+                return self._send(200, body, "application/json")
+            if method == "POST" and path == "/_release":
+                self._read_body()
+                st.release()
+                return self._send(200, b'{"ok":true}\n', "application/json")
             if method == "GET" and path == "/_rules":
                 with st.lock:
                     body = json.dumps([[r[0], r[2]] for r in st.rules]).encode()
@@ -218,7 +283,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(405, b"")
             return self._control(self.command, path)
         st = self.server.state
+        st.enter()
+        try:
+            self._serve_counted(st, path, raw, head)
+        finally:
+            st.leave()
+
+    def _serve_counted(self, st, path, raw, head):
         rule = st.match(path) or {}
+
+        if "require_auth" in rule:
+            got = self.headers.get("Authorization")
+            with st.lock:
+                st.auth_seen.append(got)
+            if got != rule["require_auth"]:
+                return self._send(401, b"authorization required\n", head=head,
+                                  headers={"WWW-Authenticate": 'Basic realm="fakeupstream"'})
 
         if rule.get("stall_before_headers"):
             if not st.sleep(rule["stall_before_headers"]):
@@ -317,6 +397,30 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def __init__(self, *args, **kwargs):
+        self.conns = set()       # client sockets being served (for stop(close_connections=True))
+        self.conns_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self.conns_lock:
+            self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.conns_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self):
+        with self.conns_lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def handle_error(self, request, client_address):  # quiet on broken pipes
         if self.verbose:
             super().handle_error(request, client_address)
@@ -343,14 +447,18 @@ class FakeUpstream:
     def serve_forever(self):
         self.httpd.serve_forever(poll_interval=0.1)
 
-    def stop(self):
-        """Stop accepting, end stalls, close the listening socket."""
+    def stop(self, close_connections=False):
+        """Stop accepting, end stalls, close the listening socket.  With
+        close_connections, also cut the kept-alive client connections, so
+        the upstream is really gone (not just closed to new connections)."""
         self.state.stop.set()
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(10)
             self._thread = None
         self.httpd.server_close()
+        if close_connections:
+            self.httpd.close_connections()
 
     # direct (in-process) control, same semantics as the HTTP API
     def set_rules(self, rules):
@@ -368,9 +476,24 @@ class FakeUpstream:
         rx = re.compile(pattern) if pattern else None
         return sum(n for p, n in self.stats().items() if rx is None or rx.search(p))
 
+    def auth_seen(self):
+        """Authorization headers (None if absent) of requests that met a
+        require_auth rule since the last reset."""
+        with self.state.lock:
+            return list(self.state.auth_seen)
+
     def stalling(self):
         with self.state.lock:
             return self.state.stalling
+
+    def concurrency(self):
+        """(requests being answered now, most at once since the last reset)."""
+        with self.state.lock:
+            return self.state.active, self.state.max_active
+
+    def release_stalls(self):
+        """End every stall (and throttle pause) in progress now."""
+        self.state.release()
 
 
 def main(argv):
