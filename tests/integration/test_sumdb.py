@@ -878,6 +878,47 @@ def test_go_sumdb_at_root():
     check(any(x.startswith("/tile/8/") for x in paths), "no root tile requests: %s" % paths)
 
 
+def self_signed(tmp):
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=30)
+    check(r.returncode == 0, "openssl req failed: %s" % r.stdout.decode("utf-8", "replace"))
+    return cert, key
+
+
+@checked
+@timeout(150)
+def test_go_sumdb_at_root_https():
+    """The deployment guide's GOSUMDB="<name> https://mirror:port" over TLS
+    (-tlsCert/-tlsKey), the test CA given to the go command through
+    SSL_CERT_FILE.  As in test_go_sumdb_at_root, GOPROXY is a second goproxyd
+    with -sumdb off, so the go command must use the GOSUMDB URL."""
+    db = new_db()
+    tmp = newdir("go-root-tls")
+    cert, key = self_signed(tmp)
+    log = os.path.join(tmp, "access.log")
+    s = daemon(db, extra=["-accessLog", log, "-tlsCert", cert, "-tlsKey", key],
+               cache=os.path.join(tmp, "cache-s"))
+    px = daemon(sumdb="off", cache=os.path.join(tmp, "cache-p"))
+    env = go_env(tmp, px.url, "%s https://127.0.0.1:%d" % (db.vkey, s.port))
+    env["SSL_CERT_FILE"] = cert
+    build_app(env, tmp, "GOSUMDB=<vkey> <goproxyd https root>")
+    paths = access_log_paths(s, log)
+    gl = [x for x in paths if x.startswith("/lookup/")]
+    check(len(gl) >= len(mkmodules.APP_GO_MOD_REQUIRES), "root lookups over https: %s" % paths)
+    check(any(x.startswith("/tile/8/") for x in paths), "no root tile requests over https: %s" % paths)
+    # Without the CA the go command must refuse the database.
+    tmp2 = newdir("go-root-tls-untrusted")
+    s2 = daemon(db, extra=["-tlsCert", cert, "-tlsKey", key], cache=os.path.join(tmp2, "cache-s"))
+    env2 = go_env(tmp2, px.url, "%s https://127.0.0.1:%d" % (db.vkey, s2.port))
+    app = mkmodules.write_app(os.path.join(tmp2, "app"))
+    rc, out = go(["mod", "download"], env2, app)
+    check(rc != 0, "go trusted an unknown CA for the checksum database:\n%s" % out[-1500:])
+
+
 @checked
 @timeout(150)
 def test_go_fails_on_tampered_zip():
@@ -1116,7 +1157,8 @@ TESTS = [
     test_unknown_module_rejected, test_nosum_patterns_not_verified, test_sumdb_off_not_verified,
     test_toolchain_verified_despite_nosum, test_toolchain_rejected_without_sumdb,
     test_db_unreachable_refuses,
-    test_go_through_proxy_sumdb, test_go_sumdb_at_root, test_go_fails_on_tampered_zip,
+    test_go_through_proxy_sumdb, test_go_sumdb_at_root, test_go_sumdb_at_root_https,
+    test_go_fails_on_tampered_zip,
     test_go_with_db_down_uses_cache,
     test_verify_cmd_usage_error, test_verify_cmd_reports_and_purges, test_verify_cmd_gosum,
 ]
