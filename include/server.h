@@ -12,6 +12,8 @@
 #ifndef GOPROXYD_SERVER_H
 #define GOPROXYD_SERVER_H
 
+#include <stdint.h>
+
 #include "config.h"
 
 /* Serves on the listening socket listen_fd (ownership passes to the server). */
@@ -20,6 +22,8 @@ int server_start(const struct config *cfg, int listen_fd);
 void server_quiesce(void);
 /* Requests received and not yet completely answered. */
 unsigned server_inflight(void);
+/* Client connections open now, and refused so far for -maxConns. */
+void server_connections(unsigned *open, uint64_t *refused);
 /* Closes every connection and stops the serving threads. */
 void server_stop(void);
 

@@ -9,6 +9,7 @@
 #include "flight.h"
 #include "gc.h"
 #include "metrics.h"
+#include "server.h"
 #include "verify.h"
 
 static const char *const endpoint_name[ME_COUNT] = {
@@ -206,7 +207,8 @@ static void render_upstreams(struct out *o)
 char *metrics_render(size_t *len)
 {
 	struct out o = { .cap = 8192 };
-	uint64_t files, bytes;
+	uint64_t files, bytes, refused;
+	unsigned conns;
 
 	if ((o.buf = malloc(o.cap)) == NULL)
 		return NULL;
@@ -221,6 +223,12 @@ char *metrics_render(size_t *len)
 	emit(&o, "goproxyd_bytes_served_total %llu\n", get(&bytes_served));
 	header(&o, "goproxyd_bytes_fetched_total", "counter", "Body bytes received from upstreams.");
 	emit(&o, "goproxyd_bytes_fetched_total %llu\n", get(&bytes_fetched));
+	server_connections(&conns, &refused);
+	header(&o, "goproxyd_connections", "gauge", "Client connections open.");
+	emit(&o, "goproxyd_connections %u\n", conns);
+	header(&o, "goproxyd_connections_refused_total", "counter",
+	       "Client connections closed at once because -maxConns were open.");
+	emit(&o, "goproxyd_connections_refused_total %llu\n", (unsigned long long)refused);
 	header(&o, "goproxyd_fetches_inflight", "gauge", "Upstream fetches running or queued.");
 	emit(&o, "goproxyd_fetches_inflight %u\n", flight_count());
 	header(&o, "goproxyd_fetch_waiters", "gauge", "Requests suspended waiting for a fetch.");

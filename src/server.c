@@ -47,6 +47,8 @@ struct ctx {
 static const struct config *cfg;
 static struct MHD_Daemon *daemon_;
 static atomic_uint inflight;
+static atomic_uint open_conns;
+static atomic_ullong refused_conns;
 
 /* --- responses ------------------------------------------------------------ */
 
@@ -569,6 +571,34 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t n)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
+/* -maxConns: a connection past the limit is closed at once, rather than
+ * left waiting in the kernel's accept queue as libmicrohttpd's own limit
+ * would leave it. */
+static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	(void)cls, (void)addr, (void)len;
+	if (atomic_load(&open_conns) < (unsigned)cfg->max_conns)
+		return MHD_YES;
+	atomic_fetch_add(&refused_conns, 1);
+	return MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls, (void)c, (void)socket_ctx;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&open_conns, 1);
+	else
+		atomic_fetch_sub(&open_conns, 1);
+}
+
+void server_connections(unsigned *open, uint64_t *refused)
+{
+	*open = atomic_load(&open_conns);
+	*refused = atomic_load(&refused_conns);
+}
+
 /* The URL reaches route_parse() undecoded: it decodes exactly once, and
  * must see "%00" and friends to reject them. */
 static size_t keep_raw_url(void *cls, struct MHD_Connection *c, char *s)
@@ -638,11 +668,13 @@ int server_start(const struct config *c, int listen_fd)
 		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
 	}
 	daemon_ = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, NULL,
+	    flags, 0, admit, NULL, on_request, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first, to catch every message */
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns,
+	    /* admit() enforces -maxConns; this only bounds a burst it lets by. */
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns + threads * 16,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes * 2,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
