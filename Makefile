@@ -2,6 +2,7 @@
 #   make            build ./goproxyd
 #   make check      unit + integration + real-go tests (add SANITIZE=1 for ASan/UBSan)
 #   make run        build and start the daemon with the defaults
+#   make soak       a few minutes of load against a flaky fake upstream
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
@@ -66,6 +67,10 @@ run:
 	@$(MAKE) --no-print-directory goproxyd
 	./goproxyd -listen :8080 -cacheDir ./cache
 
+# Not part of make check: minutes of flaky-upstream load (SOAK_SECONDS).
+soak: goproxyd
+	python3 tests/soak/soak.py
+
 install: goproxyd
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(UNITDIR)
 	install -m 0755 goproxyd $(DESTDIR)$(BINDIR)/goproxyd
@@ -77,4 +82,4 @@ install: goproxyd
 clean:
 	rm -rf build build-san goproxyd
 
-.PHONY: all deps check run install clean
+.PHONY: all deps check run soak install clean

@@ -41,6 +41,7 @@ Rule keys (all optional, combinable):
     redirect: url               302 to url ("{path}" is replaced by the raw path)
     close: true                 close the connection without any response
     times: k                    the rule applies to the next k matching requests only
+    chunked: true               send the body chunked, without a Content-Length
     rate: bytes_per_second      throttle the body to about this rate (a slow upstream)
     probability: p              the rule applies to a matching request with
                                 probability p (0..1); otherwise the next rule is tried
@@ -189,7 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
         if "wrong_content_length" in rule:
             clen = int(rule["wrong_content_length"])
             close_after = True
-        self.send_header("Content-Length", str(clen))
+        chunked = bool(rule.get("chunked")) and "wrong_content_length" not in rule
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(clen))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         for k, v in rule.get("headers", {}).items():
@@ -201,6 +206,13 @@ class _Handler(BaseHTTPRequestHandler):
         if head:
             return
         try:
+            if chunked:
+                for i in range(0, len(body), 1 << 14):
+                    part = body[i:i + (1 << 14)]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+                return
             if "cut_after_bytes" in rule:
                 n = int(rule["cut_after_bytes"])
                 self.wfile.write(body[:n])
