@@ -4,6 +4,7 @@
 #   make run        build and start the daemon with the defaults
 #   make soak       a few minutes of load against a flaky fake upstream
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        a Debian package in build/deb/
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -44,7 +45,7 @@ $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
@@ -67,6 +68,19 @@ run:
 	@$(MAKE) --no-print-directory goproxyd
 	./goproxyd -listen :8080 -cacheDir ./cache
 
+# deb: build the Debian package in a temporary copy of the tree (the tree
+# gets no build products) and put it in build/deb/.
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
+		{ echo "make deb needs: apt-get install -y build-essential dpkg-dev debhelper" >&2; exit 1; }
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	mkdir "$$tmp/src"; \
+	tar -cf - --exclude=./.git --exclude=./build --exclude=./build-san \
+		--exclude=./goproxyd --exclude=./goproxyd.tmp --exclude=./cache --exclude=./tests/tmp . | \
+		tar -xf - -C "$$tmp/src"; \
+	(cd "$$tmp/src" && DEB_BUILD_OPTIONS="nocheck $$DEB_BUILD_OPTIONS" dpkg-buildpackage -us -uc -b); \
+	rm -rf build/deb; mkdir -p build/deb; mv -f "$$tmp"/*.deb build/deb/; ls -l build/deb/
+
 # Not part of make check: minutes of flaky-upstream load (SOAK_SECONDS).
 soak: goproxyd
 	python3 tests/soak/soak.py
@@ -82,4 +96,4 @@ install: goproxyd
 clean:
 	rm -rf build build-san goproxyd
 
-.PHONY: all deps check run soak install clean
+.PHONY: all deps check run soak deb install clean
