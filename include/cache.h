@@ -16,7 +16,7 @@
  *
  * Freshness of a mutable file is its mtime plus -cacheExpire: there is no
  * side database.  Every file is published atomically: written to a temp
- * file named ".goproxyd-tmp-<pid>-..." in the same directory, fsynced,
+ * file named ".goproxyd-tmp-<pid>.<host tag>-..." in the same directory, fsynced,
  * renamed into place, and the directory fsynced.
  *
  * Contract: keys are relative paths built only from route.h's validated,
@@ -50,9 +50,13 @@ struct cache_tmp {
 	char final[256];         /* name it is published as */
 };
 
-/* Creates the directory if missing, opens it and removes temp files left
- * by dead processes (a crash leaves them; a live sibling's are kept). */
-int cache_init(const char *dir);
+/* Opens the directory (creating it first if create is set), resolving
+ * symlinks, and removes temp files left by dead processes: a crash leaves
+ * them; a live sibling's are kept, and so, for a day, are those of another
+ * host sharing the directory. */
+int cache_init(const char *dir, bool create);
+/* The cache directory's real path (valid after cache_init). */
+const char *cache_root(void);
 void cache_shutdown(void);
 
 /* The key of the file that answers r. */

@@ -26,7 +26,8 @@ void upstream_submit(struct flight *f);
 void upstream_stop(int64_t deadline_ms);
 
 /* False once the latest upstream attempt failed to get any HTTP answer
- * (refused, reset, timed out); true again after the next answer. */
+ * (refused, reset, timed out); true again after the next answer, from a
+ * request or from the probe the fetcher sends every 5 s meanwhile. */
 bool upstream_reachable(void);
 
 int64_t monotonic_ms(void);

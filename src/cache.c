@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -19,6 +20,8 @@
 #include "modpath.h"
 
 static int root_fd = -1;
+static char *root_path;          /* resolved: the unit's CacheDirectory is a symlink */
+static uint32_t host_tag;        /* hash of this host's name, in temp-file names */
 static atomic_uint tmp_counter;
 static atomic_ullong usage_files, usage_bytes;
 
@@ -43,11 +46,25 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* A temp file is ours to delete if the process that made it is gone. */
+/* Temp files are named ".goproxyd-tmp-<pid>.<host tag>-...".  One is ours
+ * to delete if this host's process that made it is gone; a file from
+ * another host sharing the cache is left for a day, since its pid means
+ * nothing here. */
+static bool temp_is_stale(const char *name, const struct stat *st)
+{
+	char *end;
+	long pid = strtol(name + strlen(CACHE_TMP_PREFIX), &end, 10);
+
+	if (pid <= 0)
+		return true;   /* not a name goproxyd makes */
+	if (*end == '.' && strtoul(end + 1, NULL, 16) != host_tag)
+		return time(NULL) - st->st_mtim.tv_sec > 24 * 3600;
+	return pid == getpid() || (kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+}
+
 static int sweep_one(const char *fpath, const struct stat *st, int type, struct FTW *ftw)
 {
 	const char *base = fpath + ftw->base;
-	long pid;
 
 	if (type != FTW_F)
 		return 0;
@@ -56,26 +73,45 @@ static int sweep_one(const char *fpath, const struct stat *st, int type, struct 
 		atomic_fetch_add(&usage_bytes, (unsigned long long)st->st_size);
 		return 0;
 	}
-	pid = strtol(base + strlen(CACHE_TMP_PREFIX), NULL, 10);
-	if (pid > 0 && pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-		return 0;
-	if (unlink(fpath) == 0)
+	if (temp_is_stale(base, st) && unlink(fpath) == 0)
 		log_info("removed stale temp file %s", fpath);
 	return 0;
 }
 
-int cache_init(const char *dir)
+static uint32_t hash_host(void)
 {
-	int r = mkdir_p(dir);
+	char host[256] = "";
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	gethostname(host, sizeof host - 1);
+	for (const char *p = host; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+int cache_init(const char *dir, bool create)
+{
+	int r = create ? mkdir_p(dir) : 0;
 
 	if (r < 0)
 		return r;
-	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	host_tag = hash_host();
+	/* Walks below must start from the real directory: nftw(FTW_PHYS) does
+	 * not enter a symlink, and systemd's CacheDirectory= under
+	 * DynamicUser is one. */
+	if ((root_path = realpath(dir, NULL)) == NULL)
+		return -errno;
+	root_fd = open(root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return -errno;
-	if (nftw(dir, sweep_one, 32, FTW_PHYS) < 0)
-		log_warn("temp-file sweep of %s: %s", dir, strerror(errno));
+	if (nftw(root_path, sweep_one, 32, FTW_PHYS) < 0)
+		log_warn("temp-file sweep of %s: %s", root_path, strerror(errno));
 	return 0;
+}
+
+const char *cache_root(void)
+{
+	return root_path;
 }
 
 void cache_shutdown(void)
@@ -83,6 +119,8 @@ void cache_shutdown(void)
 	if (root_fd >= 0)
 		close(root_fd);
 	root_fd = -1;
+	free(root_path);
+	root_path = NULL;
 }
 
 static int fmt_key(char *key, size_t n, const char *fmt, ...)
@@ -211,8 +249,8 @@ int cache_tmp_create(const char *key, struct cache_tmp *t)
 	for (tries = 0; tries < 16; tries++) {
 		unsigned n = atomic_fetch_add(&tmp_counter, 1);
 		/* The pid leads so the start-up sweep can tell whose file it is. */
-		snprintf(t->name, sizeof t->name, CACHE_TMP_PREFIX "%ld-%x-%.180s",
-		         (long)getpid(), n, base);
+		snprintf(t->name, sizeof t->name, CACHE_TMP_PREFIX "%ld.%08x-%x-%.160s",
+		         (long)getpid(), host_tag, n, base);
 		t->fd = openat(t->dirfd, t->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (t->fd >= 0)
 			return 0;

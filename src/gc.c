@@ -248,8 +248,8 @@ static void *gc_main(void *arg)
 			break;
 		wanted = false;
 		pthread_mutex_unlock(&lock);
-		if (gc_run(cfg->cache_dir, cfg->cache_max_bytes, &res) < 0)
-			log_warn("cache gc of %s failed", cfg->cache_dir);
+		if (gc_run(cache_root(), cfg->cache_max_bytes, &res) < 0)
+			log_warn("cache gc of %s failed", cache_root());
 		else if (res.evicted_units) {
 			atomic_fetch_add(&evicted_units, res.evicted_units);
 			atomic_fetch_add(&evicted_bytes, res.evicted_bytes);
@@ -324,9 +324,11 @@ int gccmd_main(int argc, char **argv)
 		config_free(&c);
 		return 2;
 	}
-	r = gc_run(c.cache_dir, c.cache_max_bytes, &res);
+	if ((r = cache_init(c.cache_dir, false)) == 0)
+		r = gc_run(cache_root(), c.cache_max_bytes, &res);
+	cache_shutdown();
 	if (r < 0)
-		fprintf(stderr, "goproxyd gc: %s: %s\n", c.cache_dir, strerror(-r));
+		fprintf(stderr, "goproxyd gc: -cacheDir %s: %s\n", c.cache_dir, strerror(-r));
 	else
 		printf("evicted %llu entries (%llu bytes); cache now %llu bytes\n",
 		       (unsigned long long)res.evicted_units, (unsigned long long)res.evicted_bytes,

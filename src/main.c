@@ -154,7 +154,7 @@ static int start(const struct config *cfg)
 	char why[256];
 	int r, fd;
 
-	if ((r = cache_init(cfg->cache_dir)) < 0) {
+	if ((r = cache_init(cfg->cache_dir, true)) < 0) {
 		log_error("-cacheDir %s: %s", cfg->cache_dir, strerror(-r));
 		return 1;
 	}

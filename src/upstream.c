@@ -52,6 +52,8 @@ static int active;                  /* fetcher thread only: length of running */
 static atomic_llong stop_deadline;  /* 0 while running */
 static atomic_bool reachable = true;
 static bool thread_running;
+static CURL *probe;                 /* fetcher thread only: see maybe_probe() */
+static int64_t last_probe_ms;
 static const char *ca_file, *ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
 
 int64_t monotonic_ms(void)
@@ -590,6 +592,47 @@ static int64_t start_due(void)
 	}
 }
 
+/* While the upstreams look unreachable, ask the first one for its root
+ * every few seconds (any HTTP answer will do): without traffic, which a
+ * load balancer withholds from an instance whose /readyz fails, nothing
+ * else would notice that they are back. */
+static void maybe_probe(void)
+{
+	int64_t now = monotonic_ms();
+
+	if (atomic_load(&reachable) || probe || cfg->n_upstreams == 0 || now - last_probe_ms < 5000)
+		return;
+	last_probe_ms = now;
+	if ((probe = curl_easy_init()) == NULL)
+		return;
+	curl_easy_setopt(probe, CURLOPT_URL, cfg->upstreams[0].url);
+	curl_easy_setopt(probe, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(probe, CURLOPT_USERAGENT, "goproxyd/" GOPROXYD_VERSION);
+	curl_easy_setopt(probe, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(probe, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+	curl_easy_setopt(probe, CURLOPT_TIMEOUT_MS, (long)cfg->stall_timeout_ms);
+	if (ca_file)
+		curl_easy_setopt(probe, CURLOPT_CAINFO, ca_file);
+	if (ca_dir)
+		curl_easy_setopt(probe, CURLOPT_CAPATH, ca_dir);
+	if (curl_multi_add_handle(multi, probe) != CURLM_OK) {
+		curl_easy_cleanup(probe);
+		probe = NULL;
+	}
+}
+
+static void end_probe(void)
+{
+	long code = 0;
+
+	curl_easy_getinfo(probe, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 0)
+		atomic_store(&reachable, true);
+	curl_multi_remove_handle(multi, probe);
+	curl_easy_cleanup(probe);
+	probe = NULL;
+}
+
 static void reap(void)
 {
 	CURLMsg *m;
@@ -600,6 +643,10 @@ static void reap(void)
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
+		if (m->easy_handle == probe) {
+			end_probe();
+			continue;
+		}
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 		on_done(j, m->data.result);
 	}
@@ -647,6 +694,7 @@ static void *fetcher_main(void *arg)
 		/* After reap(): a failure it just queued for retry sets the wait. */
 		take_submitted();
 		due = start_due();
+		maybe_probe();
 		curl_multi_timeout(multi, &timeout);
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
@@ -655,6 +703,11 @@ static void *fetcher_main(void *arg)
 		curl_multi_poll(multi, NULL, 0, (int)timeout, NULL);
 	}
 	abort_all();
+	if (probe) {
+		curl_multi_remove_handle(multi, probe);
+		curl_easy_cleanup(probe);
+		probe = NULL;
+	}
 	return NULL;
 }
 

@@ -220,19 +220,24 @@ int verifycmd_main(int argc, char **argv)
 			       "instead of the checksum database) and -purge (remove failing versions).\n");
 		return r == CONFIG_EXIT_OK ? 0 : 2;
 	}
-	run.dir = cfg.cache_dir;
 	if (gosum && load_gosum(gosum) < 0) {
 		config_free(&cfg);
 		return 2;
 	}
-	if ((r = cache_init(cfg.cache_dir)) < 0 || verify_init(&cfg) < 0) {
+	if ((r = cache_init(cfg.cache_dir, false)) < 0) {
 		fprintf(stderr, "goproxyd verify: -cacheDir %s: %s\n", cfg.cache_dir, strerror(-r));
 		config_free(&cfg);
 		return 1;
 	}
+	if (verify_init(&cfg) < 0) {
+		cache_shutdown();
+		config_free(&cfg);
+		return 2;
+	}
+	run.dir = cache_root();
 	/* Two verifications of one database never race: this is one thread. */
-	if (nftw(cfg.cache_dir, visit, 32, FTW_PHYS) < 0)
-		fprintf(stderr, "goproxyd verify: walking %s: %s\n", cfg.cache_dir, strerror(errno));
+	if (nftw(run.dir, visit, 32, FTW_PHYS) < 0)
+		fprintf(stderr, "goproxyd verify: walking %s: %s\n", run.dir, strerror(errno));
 	printf("verified %u, failed %u, skipped %u\n", run.verified, run.failed, run.skipped);
 	cache_shutdown();
 	config_free(&cfg);

@@ -161,7 +161,64 @@ def test_gc_command():
     check("-cacheMaxSize" in err and len(err.strip().splitlines()) == 1, "bad size message %r" % err)
 
 
-TESTS = [test_cap_evicts_least_recently_used, test_whole_versions_evicted, test_gc_command]
+def test_symlinked_cache_dir():
+    """systemd's CacheDirectory= under DynamicUser is a symlink: the start-up
+    sweep, the size metrics and the cap must work through it."""
+    base = os.path.dirname(newcache())
+    real = os.path.join(base, "private", "cache")
+    os.makedirs(real)
+    link = os.path.join(base, "cache")
+    os.symlink(real, link)
+    stale = os.path.join(real, "example.com", ".goproxyd-tmp-999999999-0-x.zip")
+    write(stale, b"partial")
+    write(os.path.join(real, "example.com", "seeded", "@v", "v1.0.0.mod"), b"module example.com/seeded\n")
+    d = Daemon(link, C.up.url, ["-cacheMaxSize", "1M"]).start()
+    try:
+        check(not os.path.exists(stale), "stale temp file survived the start-up sweep through the symlink")
+        eq(metric(d.port, "goproxyd_cache_files"), 1.0, "goproxyd_cache_files of a seeded, symlinked cache")
+        for v in VERSIONS:
+            eq(get(d.port, "/%s/@v/%s.zip" % (MOD, v)).status, 200, "fetch " + v)
+            time.sleep(1.1)
+        check(wait_for(lambda: cache_bytes(real) <= 1024 * KIB), "cap not applied through the symlink: %d bytes"
+              % cache_bytes(real))
+    finally:
+        d.stop()
+    rc, out, err = run_binary([daemon_binary(), "verify", "-cacheDir", link, "-sumdb", "off"])
+    eq(rc, 0, "verify through the symlink (stderr %r)" % err)
+    check("skipped" in out and not out.startswith("verified 0, failed 0, skipped 0"),
+          "verify found nothing through the symlink: %r" % out)
+
+
+def test_foreign_temp_files():
+    """On a shared cache, another host's temp file is in progress there: its
+    pid means nothing here, so only an old one is removed."""
+    cache = newcache()
+    fresh = os.path.join(cache, "example.com", ".goproxyd-tmp-1.deadbeef-0-v1.0.0.zip")
+    old = os.path.join(cache, "example.com", ".goproxyd-tmp-2.deadbeef-0-v1.0.1.zip")
+    write(fresh, b"in progress elsewhere")
+    write(old, b"abandoned")
+    week = time.time() - 7 * 86400
+    os.utime(old, (week, week))
+    d = Daemon(cache, C.up.url).start()
+    try:
+        check(os.path.exists(fresh), "a fresh temp file of another host was removed")
+        check(not os.path.exists(old), "a day-old temp file of another host was kept")
+    finally:
+        d.stop()
+
+
+def test_commands_need_an_existing_cache():
+    missing = os.path.join(C.tmp, "no-such-cache")
+    for args in (["verify", "-cacheDir", missing, "-sumdb", "off"],
+                 ["gc", "-cacheDir", missing, "-cacheMaxSize", "1M"]):
+        rc, out, err = run_binary([daemon_binary()] + args)
+        eq(rc, 1, "%s on a missing directory: exit status (stderr %r)" % (args[0], err))
+        check("no-such-cache" in err, "%s: error does not name the directory: %r" % (args[0], err))
+        check(not os.path.exists(missing), "%s created the missing directory" % args[0])
+
+
+TESTS = [test_cap_evicts_least_recently_used, test_whole_versions_evicted, test_gc_command,
+         test_symlinked_cache_dir, test_foreign_temp_files, test_commands_need_an_existing_cache]
 
 
 def main(argv):

@@ -777,7 +777,7 @@ def test_two_daemons_share_one_cache():
     th.start()
     check(wait_for(lambda: C.A.stalling() > 0, 20), "upstream transfer of the big zip never started")
     pid1 = d1.proc.pid
-    mine = wait_for(lambda: [t for t in tmp_leftovers(cache) if ".goproxyd-tmp-%d-" % pid1 in t], 10)
+    mine = wait_for(lambda: [t for t in tmp_leftovers(cache) if ".goproxyd-tmp-%d." % pid1 in t], 10)
     check(mine, "no temp file of daemon 1 (pid %d) in the cache during its download: %s"
           % (pid1, tmp_leftovers(cache)))
     dead = _dead_pid()
@@ -789,7 +789,7 @@ def test_two_daemons_share_one_cache():
     stop_one(d2)
     d2 = daemon(cache=cache)
     time.sleep(0.3)
-    still = [t for t in tmp_leftovers(cache) if ".goproxyd-tmp-%d-" % pid1 in t]
+    still = [t for t in tmp_leftovers(cache) if ".goproxyd-tmp-%d." % pid1 in t]
     check(set(mine) <= set(still), "daemon 2's start-up sweep deleted daemon 1's in-flight temp file(s) %s "
           "(left: %s)" % (mine, still))
     if orphan:

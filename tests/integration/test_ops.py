@@ -626,6 +626,25 @@ def test_readyz_upstream_down():
 
 
 @checked
+def test_readyz_recovers_without_traffic():
+    """A load balancer sends nothing to an instance whose /readyz fails, so
+    goproxyd must notice by itself that the upstream is back."""
+    port = free_port()
+    up = fakeupstream.FakeUpstream(C.tree, port=port).start()
+    C.extra_upstreams.append(up)
+    d = daemon(proxy=up.url)
+    up.stop(close_connections=True)
+    C.extra_upstreams.remove(up)
+    eq(get(d.port, p(LIBA, "v1.0.0", "info"), timeout=30).status, 404, "fetch with the upstream down")
+    check(wait_until(lambda: probe(d, "/readyz").status == 503, 3), "/readyz not 503 with the upstream down")
+    up2 = fakeupstream.FakeUpstream(C.tree, port=port).start()
+    C.extra_upstreams.append(up2)
+    # No module request from here on: only /readyz polls.
+    check(wait_until(lambda: probe(d, "/readyz").status == 200, 15),
+          "/readyz still not 200 15 s after the upstream came back, with no other traffic")
+
+
+@checked
 def test_readyz_readonly_cache():
     if os.geteuid() != 0:
         raise TestSkip("needs root to mount a tmpfs as the cache directory")
@@ -1326,7 +1345,7 @@ def test_sd_notify():
 TESTS = [
     test_metrics_format, test_metrics_counters, test_metrics_cache_usage, test_metrics_inflight_waiters,
     test_metrics_stale,
-    test_health_normal, test_readyz_upstream_down, test_readyz_readonly_cache, test_readyz_proxy_off,
+    test_health_normal, test_readyz_upstream_down, test_readyz_recovers_without_traffic, test_readyz_readonly_cache, test_readyz_proxy_off,
     test_accesslog_text, test_accesslog_json, test_head_bytes, test_accesslog_sighup_reopen, test_accesslog_stderr,
     test_tls_serving, test_tls_flag_pairing, test_tls_gocmd,
     test_auth_basic, test_auth_plaintext_refused, test_auth_gocmd_https,
