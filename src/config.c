@@ -1269,7 +1269,7 @@ static const struct flag flags[] = {
 	{ "threads", F_INT, OFF(threads), 0, 1024, NULL, "n", "0",
 	  "serving threads (0 = one per CPU)" },
 	{ "maxHeaderBytes", F_SIZE, OFF(max_header_bytes), 1024, 1048576,
-	  NULL, "n", "16384", "limit on the request line plus headers" },
+	  NULL, "n", "8192", "limit on the request line plus headers" },
 	{ "version", F_VERSION, 0, 0, 0, NULL, NULL, NULL,
 	  "print the version and exit" },
 };

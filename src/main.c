@@ -30,11 +30,32 @@
 #include "verify.h"
 #include "verifycmd.h"
 
+/* SO_REUSEPORT would also let a second goproxyd bind the same port and
+ * quietly share its connections; a plain bind first makes that an error. */
+static int port_free(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int probe = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, v6only = 0, r;
+	socklen_t vlen = sizeof v6only;
+
+	if (probe < 0)
+		return -1;
+	setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (sa->sa_family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vlen) == 0)
+		setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+	r = bind(probe, sa, len);
+	close(probe);
+	return r;
+}
+
 static int bind_listen(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	int one = 1;
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (port_free(fd, sa, len) < 0)
+		return -1;
+	/* The serving threads each listen on a socket of their own (server.c). */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 	if (bind(fd, sa, len) < 0 || listen(fd, 1024) < 0 ||
 	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		return -1;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include "upstream.h"
 
 #define IMMUTABLE_CC "public, max-age=31536000, immutable"
+#define SMALL_BODY (32 * 1024)   /* bodies up to this are sent from memory */
 
 enum outcome { HIT = MC_HIT, MISS = MC_MISS, STALE = MC_STALE };
 static const char *const outcome_name[] = { "hit", "miss", "stale" };
@@ -45,7 +47,9 @@ struct ctx {
 };
 
 static const struct config *cfg;
-static struct MHD_Daemon *daemon_;
+#define MAX_DAEMONS 64
+static struct MHD_Daemon *daemons[MAX_DAEMONS];   /* one per serving thread */
+static unsigned n_daemons;
 static atomic_uint inflight;
 static atomic_uint open_conns;
 static atomic_ullong refused_conns;
@@ -190,6 +194,36 @@ static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *
 	return 1;
 }
 
+/*
+ * The body of a file answer; takes ownership of fd.  Large bodies go out
+ * with sendfile from the fd and are never read into memory.  Small ones
+ * (every .info, .mod and list, most zips) are read into one buffer:
+ * libmicrohttpd then sends header and body in one segment, where an fd
+ * response costs a send for the header and a sendfile for the body, two
+ * segments and twice the ACKs.  That halves the packets per hit and
+ * roughly doubles the small-file rate (docs/benchmarks.md).
+ */
+static struct MHD_Response *body_response(const struct ctx *x, int fd, uint64_t off, uint64_t len)
+{
+	struct MHD_Response *r;
+	char *buf;
+
+	if (len <= SMALL_BODY && !x->head && (buf = malloc(len ? len : 1)) != NULL) {
+		if (pread(fd, buf, len, (off_t)off) == (ssize_t)len) {
+			close(fd);
+			r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+			if (r == NULL)
+				free(buf);
+			return r;
+		}
+		free(buf);   /* a short read: let the fd response report it */
+	}
+	r = MHD_create_response_from_fd_at_offset64(len, fd, off);
+	if (r == NULL)
+		close(fd);
+	return r;
+}
+
 /* Serves e (taking ownership of its fd), honouring a Range request. */
 static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outcome o)
 {
@@ -223,11 +257,9 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 		snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)first,
 		         (unsigned long long)last, (unsigned long long)e->size);
 	}
-	r = MHD_create_response_from_fd_at_offset64(e->size ? last - first + 1 : 0, e->fd, first);
-	if (r == NULL) {
-		close(e->fd);
+	r = body_response(x, e->fd, first, e->size ? last - first + 1 : 0);
+	if (r == NULL)
 		return MHD_NO;
-	}
 	MHD_add_response_header(r, "Content-Type", content_type(&x->req));
 	set_cache_control(r, x, e);
 	if (x->req.immutable) {
@@ -508,9 +540,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (x == NULL) {
 		/* Answering on the first call makes libmicrohttpd close the
 		 * connection; waiting for the second keeps it alive. */
-		if ((x = calloc(1, sizeof *x)) == NULL)
+		/* Not calloc: the request and key buffers (about 4 KiB) are
+		 * written before they are read, and zeroing them showed in
+		 * profiles of small hits. */
+		if ((x = malloc(sizeof *x)) == NULL)
 			return MHD_NO;
 		x->conn = c;
+		x->waiting = x->head = x->routed = false;
+		x->status = 0;
+		x->bytes = 0;
+		x->url[0] = '\0';
 		x->start_us = now_us();
 		x->outcome = "-";
 		snprintf(x->method, sizeof x->method, "%s", method);
@@ -645,15 +684,63 @@ static char *read_pem(const char *path)
 }
 
 static char *tls_cert, *tls_key;
+static struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
+
+/*
+ * Another listening socket on listen_fd's address.  Each serving thread is
+ * a libmicrohttpd daemon of its own with its own socket, and SO_REUSEPORT
+ * lets the kernel spread new connections across them by hash.  In a
+ * shared thread pool, whichever thread woke first accepted every pending
+ * connection, and one thread often ended up doing all the work.
+ */
+static int clone_listener(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss, vlen;
+	int one = 1, v6only = 0, s;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    (s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return -1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	vlen = sizeof v6only;
+	if (ss.ss_family == AF_INET6 &&
+	    getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vlen) == 0)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+	if (bind(s, (struct sockaddr *)&ss, len) < 0 || listen(s, 1024) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int fd)
+{
+	unsigned timeout = (unsigned)((c->client_timeout_ms + 999) / 1000);
+
+	return MHD_start_daemon(
+	    flags, 0, admit, NULL, on_request, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first, to catch every message */
+	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    /* admit() enforces -maxConns; this only bounds a burst it lets by. */
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns + 16,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,
+	    /* The request line and headers, plus room for the answer's headers. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 4096,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_url, NULL,
+	    MHD_OPTION_ARRAY, tls,
+	    MHD_OPTION_END);
+}
 
 int server_start(const struct config *c, int listen_fd)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)(cpus > 0 ? cpus : 1);
-	unsigned timeout = (unsigned)((c->client_timeout_ms + 999) / 1000);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG;
-	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
 
 	cfg = c;
 	if (c->tls_cert) {
@@ -667,29 +754,34 @@ int server_start(const struct config *c, int listen_fd)
 		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert };
 		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
 	}
-	daemon_ = MHD_start_daemon(
-	    flags, 0, admit, NULL, on_request, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first, to catch every message */
-	    MHD_OPTION_LISTEN_SOCKET, listen_fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    /* admit() enforces -maxConns; this only bounds a burst it lets by. */
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns + threads * 16,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-	    MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes * 2,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-	    MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_url, NULL,
-	    MHD_OPTION_ARRAY, tls,
-	    MHD_OPTION_END);
-	return daemon_ ? 0 : -1;
+	if (threads > MAX_DAEMONS)
+		threads = MAX_DAEMONS;
+	for (unsigned i = 0; i < threads; i++) {
+		int fd = i == 0 ? listen_fd : clone_listener(listen_fd);
+
+		if (fd < 0) {
+			log_warn("serving with %u threads: cannot add a listening socket: %s", i,
+			         strerror(errno));
+			break;
+		}
+		if ((daemons[n_daemons] = start_one(c, flags, fd)) == NULL) {
+			if (i > 0)
+				close(fd);
+			return -1;
+		}
+		n_daemons++;
+	}
+	return 0;
 }
 
 void server_quiesce(void)
 {
-	MHD_socket s = MHD_quiesce_daemon(daemon_);
+	for (unsigned i = 0; i < n_daemons; i++) {
+		MHD_socket s = MHD_quiesce_daemon(daemons[i]);
 
-	if (s != MHD_INVALID_SOCKET)
-		close(s);
+		if (s != MHD_INVALID_SOCKET)
+			close(s);
+	}
 }
 
 unsigned server_inflight(void)
@@ -699,9 +791,9 @@ unsigned server_inflight(void)
 
 void server_stop(void)
 {
-	if (daemon_)
-		MHD_stop_daemon(daemon_);
-	daemon_ = NULL;
+	for (unsigned i = 0; i < n_daemons; i++)
+		MHD_stop_daemon(daemons[i]);
+	n_daemons = 0;
 	free(tls_cert);
 	free(tls_key);
 	tls_cert = tls_key = NULL;

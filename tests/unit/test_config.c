@@ -442,7 +442,7 @@ test_defaults(void **state)
 	assert_int_equal(r.cfg.max_fetches, 16);
 	assert_int_equal(r.cfg.max_conns, 1024);
 	assert_int_equal(r.cfg.threads, 0);
-	assert_int_equal(r.cfg.max_header_bytes, 16384);
+	assert_int_equal(r.cfg.max_header_bytes, 8192);
 	run_free(&r);
 }
 
@@ -596,7 +596,7 @@ test_help_and_version(void **state)
 				fail_msg("usage lacks %s", names[j]);
 		assert_non_null(strstr(r.out, "(default \":8080\")"));
 		assert_non_null(strstr(r.out, "(default 5m)"));
-		assert_non_null(strstr(r.out, "(default 16384)"));
+		assert_non_null(strstr(r.out, "(default 8192)"));
 		assert_non_null(strstr(r.out,
 		    "(default \"https://proxy.golang.org\")"));
 		run_free(&r);
