@@ -890,6 +890,23 @@ def self_signed(tmp):
 
 
 @checked
+def test_database_through_upstream_proxy():
+    """-sumdb NAME+KEY=<upstream proxy>/sumdb/NAME: the database reached
+    through another proxy's /sumdb/ route (here a second goproxyd), and
+    downloads still verified against it."""
+    db = new_db()
+    front = daemon(db, name="front")
+    d = daemon(sumdb="%s=%s/sumdb/%s" % (db.vkey, front.url, NAME), name="chained")
+    for kind in ("mod", "zip"):
+        r = get(d.port, p(LIBA, "v1.1.0", kind))
+        eq(r.status, 200, "%s verified through the upstream's sumdb route (body %r)" % (kind, r.body[:200]))
+    rest = lookup_rest(LIBA, "v1.1.0")
+    check(os.path.isfile(sdb_path(d.cache_dir, rest)), "lookup not cached by the chained goproxyd")
+    check(os.path.isfile(sdb_path(front.cache_dir, rest)), "lookup did not go through the upstream proxy")
+    eq(get(d.port, "/sumdb/%s/%s" % (NAME, rest)).status, 200, "lookup through the chain")
+
+
+@checked
 @timeout(150)
 def test_go_sumdb_at_root_https():
     """The deployment guide's GOSUMDB="<name> https://mirror:port" over TLS
@@ -1157,6 +1174,7 @@ TESTS = [
     test_unknown_module_rejected, test_nosum_patterns_not_verified, test_sumdb_off_not_verified,
     test_toolchain_verified_despite_nosum, test_toolchain_rejected_without_sumdb,
     test_db_unreachable_refuses,
+    test_database_through_upstream_proxy,
     test_go_through_proxy_sumdb, test_go_sumdb_at_root, test_go_sumdb_at_root_https,
     test_go_fails_on_tampered_zip,
     test_go_with_db_down_uses_cache,
