@@ -13,11 +13,15 @@
 #ifndef GOPROXYD_UPSTREAM_H
 #define GOPROXYD_UPSTREAM_H
 
+#include <curl/curl.h>
 #include <stdbool.h>
 
 #include "config.h"
 #include "flight.h"
 
+/* What upstream_easy() needs, without the fetcher thread (goproxyd verify). */
+int upstream_init(const struct config *cfg);
+/* upstream_init(), then the fetcher thread. */
 int upstream_start(const struct config *cfg);
 void upstream_submit(struct flight *f);
 /* Lets running and queued fetches go on until deadline_ms (CLOCK_MONOTONIC
@@ -29,6 +33,12 @@ void upstream_stop(int64_t deadline_ms);
  * (refused, reset, timed out); true again after the next answer, from a
  * request or from the probe the fetcher sends every 5 s meanwhile. */
 bool upstream_reachable(void);
+
+/* A libcurl handle for url with the options every upstream transfer
+ * shares (User-Agent, http(s) only, redirects never https -> http, TLS
+ * verification with SSL_CERT_FILE/SSL_CERT_DIR, -netrc, connect timeout);
+ * the checksum-database client uses it too.  Needs upstream_init(). */
+CURL *upstream_easy(const char *url);
 
 int64_t monotonic_ms(void);
 

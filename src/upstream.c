@@ -180,38 +180,47 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return 1;   /* aborts with CURLE_ABORTED_BY_CALLBACK */
 }
 
-static CURL *make_easy(struct job *j)
+CURL *upstream_easy(const char *url)
 {
-	bool https = strncmp(j->url, "https:", 6) == 0;
 	CURL *e = curl_easy_init();
 
 	if (e == NULL)
 		return NULL;
-	curl_easy_setopt(e, CURLOPT_URL, j->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
+	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "goproxyd/" GOPROXYD_VERSION);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* Redirects are followed, but never from https down to http. */
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
+	                 strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	/* Debian's libcurl has a built-in CA bundle and ignores these
 	 * variables unless told; honour them as the go command does. */
 	if (ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
 	if (ca_dir)
 		curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (cfg->netrc) {
 		curl_easy_setopt(e, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
 		curl_easy_setopt(e, CURLOPT_NETRC_FILE, cfg->netrc);
 	}
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+	return e;
+}
+
+static CURL *make_easy(struct job *j)
+{
+	CURL *e = upstream_easy(j->url);
+
+	if (e == NULL)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(e, CURLOPT_XFERINFODATA, j);
@@ -603,18 +612,10 @@ static void maybe_probe(void)
 	if (atomic_load(&reachable) || probe || cfg->n_upstreams == 0 || now - last_probe_ms < 5000)
 		return;
 	last_probe_ms = now;
-	if ((probe = curl_easy_init()) == NULL)
+	if ((probe = upstream_easy(cfg->upstreams[0].url)) == NULL)
 		return;
-	curl_easy_setopt(probe, CURLOPT_URL, cfg->upstreams[0].url);
 	curl_easy_setopt(probe, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(probe, CURLOPT_USERAGENT, "goproxyd/" GOPROXYD_VERSION);
-	curl_easy_setopt(probe, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(probe, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
 	curl_easy_setopt(probe, CURLOPT_TIMEOUT_MS, (long)cfg->stall_timeout_ms);
-	if (ca_file)
-		curl_easy_setopt(probe, CURLOPT_CAINFO, ca_file);
-	if (ca_dir)
-		curl_easy_setopt(probe, CURLOPT_CAPATH, ca_dir);
 	if (curl_multi_add_handle(multi, probe) != CURLM_OK) {
 		curl_easy_cleanup(probe);
 		probe = NULL;
@@ -711,12 +712,17 @@ static void *fetcher_main(void *arg)
 	return NULL;
 }
 
-int upstream_start(const struct config *c)
+int upstream_init(const struct config *c)
 {
 	cfg = c;
 	ca_file = getenv("SSL_CERT_FILE");
 	ca_dir = getenv("SSL_CERT_DIR");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+int upstream_start(const struct config *c)
+{
+	if (upstream_init(c) < 0)
 		return -1;
 	if ((multi = curl_multi_init()) == NULL)
 		return -1;

@@ -98,36 +98,22 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl
 static long db_get(const char *rest, struct body *b, char *reason, size_t n)
 {
 	char url[4096], err[CURL_ERROR_SIZE] = "";
-	const char *ca_file = getenv("SSL_CERT_FILE"), *ca_dir = getenv("SSL_CERT_DIR");
 	long status = -1;
 	CURLcode cc;
 	CURL *e;
 
 	snprintf(url, sizeof url, "%s/%s", db.conf->url, rest);
-	if ((e = curl_easy_init()) == NULL)
+	if ((e = upstream_easy(url)) == NULL)
 		return fail(reason, n, "out of memory");
 	b->data = NULL;
 	b->len = 0;
-	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "goproxyd/" GOPROXYD_VERSION);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
-	                 strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((cfg->stall_timeout_ms + 999) / 1000));
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-	if (ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-	if (ca_dir)
-		curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir);
 	cc = curl_easy_perform(e);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "dirhash.h"
 #include "modpath.h"
+#include "upstream.h"
 #include "verify.h"
 #include "verifycmd.h"
 
@@ -229,7 +230,7 @@ int verifycmd_main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (verify_init(&cfg) < 0) {
+	if (upstream_init(&cfg) < 0 || verify_init(&cfg) < 0) {
 		cache_shutdown();
 		config_free(&cfg);
 		return 2;
