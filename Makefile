@@ -3,6 +3,7 @@
 #   make check      unit + integration + real-go tests (add SANITIZE=1 for ASan/UBSan)
 #   make run        build and start the daemon with the defaults
 #   make soak       a few minutes of load against a flaky fake upstream
+#   make bench      goproxyd measured against nginx (docs/benchmarks.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian package in build/deb/
 
@@ -81,6 +82,11 @@ deb:
 	(cd "$$tmp/src" && DEB_BUILD_OPTIONS="nocheck $$DEB_BUILD_OPTIONS" dpkg-buildpackage -us -uc -b); \
 	rm -rf build/deb; mkdir -p build/deb; mv -f "$$tmp"/*.deb build/deb/; ls -l build/deb/
 
+# Not part of make check: goproxyd against nginx on this machine; writes
+# docs/benchmarks.md and docs/benchmarks.png (BENCH_QUICK=1 for a smoke run).
+bench: goproxyd
+	sh tests/bench/run.sh
+
 # Not part of make check: minutes of flaky-upstream load (SOAK_SECONDS).
 soak: goproxyd
 	python3 tests/soak/soak.py
@@ -96,4 +102,4 @@ install: goproxyd
 clean:
 	rm -rf build build-san goproxyd
 
-.PHONY: all deps check run soak deb install clean
+.PHONY: all deps check run soak bench deb install clean

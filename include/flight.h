@@ -31,7 +31,7 @@ struct fetch_result {
 	int fd;                  /* FETCH_OK: read-only view of the answer */
 	uint64_t size;
 	struct timespec mtime;
-	char reason[512];        /* otherwise: one line for the client */
+	char reason[320];        /* otherwise: one line for the client */
 };
 
 struct waiter {

@@ -35,7 +35,6 @@ struct ctx {
 	bool waiting;
 	bool head;
 	struct request req;
-	char key[CACHE_KEY_MAX];
 	/* For metrics and the access log. */
 	int64_t start_us;
 	unsigned status;
@@ -43,7 +42,7 @@ struct ctx {
 	bool routed;
 	const char *outcome;
 	char method[16];
-	char url[512];           /* only kept when the access log is on */
+	char *url;               /* a copy, only when the access log is on */
 };
 
 static const struct config *cfg;
@@ -317,10 +316,11 @@ static void wake(struct waiter *w)
  * with no-store so the client's ",direct" fallback still runs. */
 static enum MHD_Result answer_failed(struct ctx *x, const char *reason)
 {
+	char key[CACHE_KEY_MAX];
 	struct cache_entry e;
 
-	if (cache_open(x->key, &e) == 0) {
-		log_warn("serving stale %s: upstream failed: %s", x->key, reason);
+	if (cache_key(&x->req, key, sizeof key) == 0 && cache_open(key, &e) == 0) {
+		log_warn("serving stale %s: upstream failed: %s", key, reason);
 		return send_file(x, &e, x->req.immutable ? HIT : STALE);
 	}
 	if (x->req.kind == REQ_LIST && send_built_list(x, STALE) == MHD_YES)
@@ -482,6 +482,7 @@ static enum MHD_Result send_unauthorized(struct ctx *x)
 
 static enum MHD_Result answer(struct ctx *x, const char *url, const char *method)
 {
+	char key[CACHE_KEY_MAX];
 	const char *reason;
 	char neg[512];
 	struct cache_entry e;
@@ -496,7 +497,7 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 	x->routed = true;
 	if (!authorized(x))
 		return send_unauthorized(x);
-	if (x->req.kind >= REQ_HEALTHZ)
+	if (x->req.kind == REQ_HEALTHZ || x->req.kind == REQ_READYZ || x->req.kind == REQ_METRICS)
 		return answer_ops(x);
 	if (x->req.kind == REQ_SUMDB) {
 		if ((st = (int)resolve_sumdb(&x->req, &reason)) != 0)
@@ -507,24 +508,24 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 		return send_error(x, MHD_HTTP_NOT_FOUND,
 		                  "not found: %s is excluded by this proxy (-exclude); fetch it directly",
 		                  x->req.path);
-	if (cache_key(&x->req, x->key, sizeof x->key) < 0)
+	if (cache_key(&x->req, key, sizeof key) < 0)
 		return send_error(x, MHD_HTTP_BAD_REQUEST, "module path too long");
 
-	if (cache_open(x->key, &e) == 0) {
+	if (cache_open(key, &e) == 0) {
 		if (x->req.immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
-			gc_note_use(x->key);
+			gc_note_use(key);
 			return send_file(x, &e, HIT);
 		}
 		close(e.fd);   /* stale: refresh it, and fall back to it on failure */
 	}
 	if (cfg->offline)
 		return answer_offline_miss(x);
-	if (x->req.immutable && negcache_get(x->key, neg, sizeof neg))
+	if (x->req.immutable && negcache_get(key, neg, sizeof neg))
 		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
 
 	x->waiting = true;
 	x->w.wake = wake;
-	flight_join(&x->req, x->key, &x->w, hold, x);
+	flight_join(&x->req, key, &x->w, hold, x);
 	return MHD_YES;
 }
 
@@ -549,12 +550,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		x->waiting = x->head = x->routed = false;
 		x->status = 0;
 		x->bytes = 0;
-		x->url[0] = '\0';
 		x->start_us = now_us();
 		x->outcome = "-";
 		snprintf(x->method, sizeof x->method, "%s", method);
-		if (accesslog_enabled())
-			snprintf(x->url, sizeof x->url, "%s", url);
+		x->url = accesslog_enabled() ? strdup(url) : NULL;
 		*req_cls = x;
 		atomic_fetch_add(&inflight, 1);
 		return MHD_YES;
@@ -583,7 +582,7 @@ static void log_completed(struct MHD_Connection *c, const struct ctx *x)
 	if (ci && ci->client_addr)
 		format_addr(ci->client_addr, remote, sizeof remote);
 	accesslog_write(&(struct access_entry){
-	    .remote = remote, .method = x->method, .path = x->url, .status = x->status,
+	    .remote = remote, .method = x->method, .path = x->url ? x->url : "-", .status = x->status,
 	    .bytes = x->bytes, .usec = usec, .cache = x->outcome });
 }
 
@@ -597,6 +596,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (x == NULL)
 		return;
 	log_completed(c, x);
+	free(x->url);
 	free(x);
 	*req_cls = NULL;
 	atomic_fetch_sub(&inflight, 1);
@@ -727,8 +727,9 @@ static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int 
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns + 16,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,
-	    /* The request line and headers, plus room for the answer's headers. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 4096,
+	    /* The request line and headers, plus room for the answer's headers
+	     * (under 512 bytes).  Every connection holds this much. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 2048,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_url, NULL,
 	    MHD_OPTION_ARRAY, tls,
