@@ -684,16 +684,7 @@ def _skippable(fn):
 
 
 def main(argv):
-    try:
-        setup()
-    except Exception as e:
-        R.finish()
-        print("FAIL setup: %s" % e)
-        print("0 passed, 1 failed")
-        return 1
-    if not os.path.exists(daemon_binary()):
-        sys.stderr.write("warning: daemon binary %s does not exist\n" % daemon_binary())
-    return R.run([_skippable(t) for t in TESTS], only=argv)
+    return R.main(setup, [_skippable(t) for t in TESTS], argv)
 
 
 if __name__ == "__main__":

@@ -222,14 +222,7 @@ TESTS = [test_cap_evicts_least_recently_used, test_whole_versions_evicted, test_
 
 
 def main(argv):
-    try:
-        setup()
-    except Exception as e:
-        R.finish()
-        print("FAIL setup: %s" % e)
-        print("0 passed, 1 failed")
-        return 1
-    return R.run(TESTS, only=argv)
+    return R.main(setup, TESTS, argv)
 
 
 if __name__ == "__main__":

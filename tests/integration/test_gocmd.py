@@ -184,14 +184,7 @@ def main(argv):
         print("FAIL setup: go not found on PATH")
         print("0 passed, 1 failed")
         return 1
-    try:
-        setup()
-    except Exception as e:
-        R.finish()
-        print("FAIL setup: %s" % e)
-        print("0 passed, 1 failed")
-        return 1
-    return R.run(TESTS, only=argv)
+    return R.main(setup, TESTS, argv)
 
 
 if __name__ == "__main__":

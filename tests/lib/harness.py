@@ -57,6 +57,20 @@ class Runner:
         self.skipped = 0
         self.failures = []
 
+    def main(self, setup, tests, argv):
+        """A suite's whole run: setup() (a failure is one failed test), then
+        the tests whose names contain any of argv."""
+        try:
+            setup()
+        except Exception as e:
+            self.finish()
+            print("FAIL setup: %s" % e)
+            print("0 passed, 1 failed")
+            return 1
+        if not os.path.exists(daemon_binary()):
+            sys.stderr.write("warning: daemon binary %s does not exist\n" % daemon_binary())
+        return self.run(tests, only=argv)
+
     def run(self, tests, only=None):
         def on_signal(signum, frame):
             self.finish()
