@@ -53,6 +53,18 @@ static atomic_llong stop_deadline;  /* 0 while running */
 static atomic_bool reachable = true;
 static bool thread_running;
 static CURL *probe;                 /* fetcher thread only: see maybe_probe() */
+static bool fetcher_gone;           /* under qlock: no more attempts after this */
+
+/* Storer threads validate, verify and publish finished transfers, so the
+ * fetcher's curl loop never waits on a disk (temp-file reads, fsyncs) and
+ * concurrent misses are stored in parallel. */
+#define N_STORERS 2
+static pthread_t storers[N_STORERS];
+static int n_storers;
+static pthread_mutex_t slock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t scond = PTHREAD_COND_INITIALIZER;
+static struct job *stored_head, **stored_tail = &stored_head;
+static bool storers_stop;
 static int64_t last_probe_ms;
 static const char *ca_file, *ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
 
@@ -296,11 +308,23 @@ static void finish(struct job *j, enum fetch_status st, int fd, const char *reas
 	free(j);
 }
 
+/* Back to the fetcher for another attempt.  Storer threads call this too,
+ * so it goes through the submission queue. */
 static void requeue(struct job *j, int64_t delay_ms)
 {
+	bool gone;
+
 	j->not_before = monotonic_ms() + delay_ms;
-	j->next = waiting;
-	waiting = j;
+	pthread_mutex_lock(&qlock);
+	gone = fetcher_gone;
+	if (!gone) {
+		j->next = submitted;
+		submitted = j;
+		curl_multi_wakeup(multi);   /* under qlock: multi lives while !gone */
+	}
+	pthread_mutex_unlock(&qlock);
+	if (gone)
+		finish(j, FETCH_FAILED, -1, "goproxyd is shutting down");
 }
 
 /* Moves to the next upstream, or ends the job: the reported error is the
@@ -473,6 +497,37 @@ static void on_success(struct job *j)
 		publish(j);
 }
 
+static void store_submit(struct job *j)
+{
+	pthread_mutex_lock(&slock);
+	j->next = NULL;
+	*stored_tail = j;
+	stored_tail = &j->next;
+	pthread_cond_signal(&scond);
+	pthread_mutex_unlock(&slock);
+}
+
+static void *storer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&slock);
+	for (;;) {
+		struct job *j;
+
+		while (stored_head == NULL && !storers_stop)
+			pthread_cond_wait(&scond, &slock);
+		if ((j = stored_head) == NULL)
+			break;   /* stopping, and nothing left to store */
+		if ((stored_head = j->next) == NULL)
+			stored_tail = &stored_head;
+		pthread_mutex_unlock(&slock);
+		on_success(j);
+		pthread_mutex_lock(&slock);
+	}
+	pthread_mutex_unlock(&slock);
+	return NULL;
+}
+
 static bool transient_curl_error(CURLcode cc)
 {
 	switch (cc) {
@@ -522,7 +577,7 @@ static void on_done(struct job *j, CURLcode cc)
 	end_attempt(j);
 	j->tries++;
 	if (cc == CURLE_OK && code == 200) {
-		on_success(j);
+		store_submit(j);
 		return;
 	}
 	cache_tmp_discard(&j->tmp);
@@ -703,6 +758,9 @@ static void *fetcher_main(void *arg)
 			timeout = (long)due;
 		curl_multi_poll(multi, NULL, 0, (int)timeout, NULL);
 	}
+	pthread_mutex_lock(&qlock);
+	fetcher_gone = true;
+	pthread_mutex_unlock(&qlock);
 	abort_all();
 	if (probe) {
 		curl_multi_remove_handle(multi, probe);
@@ -728,6 +786,9 @@ int upstream_start(const struct config *c)
 		return -1;
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_fetches);
 	srand((unsigned)monotonic_ms() ^ (unsigned)getpid());
+	for (; n_storers < N_STORERS; n_storers++)
+		if (pthread_create(&storers[n_storers], NULL, storer_main, NULL) != 0)
+			return -1;
 	if (pthread_create(&thread, NULL, fetcher_main, NULL) != 0)
 		return -1;
 	thread_running = true;
@@ -746,21 +807,32 @@ void upstream_submit(struct flight *f)
 	}
 	j->flight = f;
 	j->tmp.fd = j->tmp.dirfd = -1;
-	pthread_mutex_lock(&qlock);
-	j->next = submitted;
-	submitted = j;
-	pthread_mutex_unlock(&qlock);
-	curl_multi_wakeup(multi);
+	requeue(j, 0);
+}
+
+/* Stores what is queued, then ends the storer threads. */
+static void stop_storers(void)
+{
+	pthread_mutex_lock(&slock);
+	storers_stop = true;
+	pthread_cond_broadcast(&scond);
+	pthread_mutex_unlock(&slock);
+	for (int i = 0; i < n_storers; i++)
+		pthread_join(storers[i], NULL);
+	n_storers = 0;
 }
 
 void upstream_stop(int64_t deadline_ms)
 {
-	if (!thread_running)
+	if (!thread_running) {
+		stop_storers();
 		return;
+	}
 	thread_running = false;
 	atomic_store(&stop_deadline, deadline_ms > 0 ? deadline_ms : 1);
 	curl_multi_wakeup(multi);
 	pthread_join(thread, NULL);
+	stop_storers();
 	curl_multi_cleanup(multi);
 	multi = NULL;
 	curl_global_cleanup();
