@@ -3,8 +3,9 @@
  * through libcurl's multi interface, walks the -proxy list with the
  * GOPROXY rules (',' = next entry only after 404/410, '|' = next entry after
  * any error), retries transient failures with backoff, streams each body
- * into a temp file beside its final cache name, validates it, publishes it
- * atomically and ends the flight (flight.h).
+ * into a temp file beside its final cache name; two storer threads then
+ * validate it, publish it atomically and end the flight (flight.h), so the
+ * curl loop never waits on the disk.
  *
  * Contract: upstream_submit() never blocks on the network; every submitted
  * flight is finished exactly once (with FETCH_FAILED if the daemon stops
