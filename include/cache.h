@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "route.h"
@@ -39,6 +40,7 @@
 
 struct cache_entry {
 	int fd;                  /* read-only, owned by the caller */
+	ino_t ino;
 	uint64_t size;
 	struct timespec mtime;
 };
@@ -65,6 +67,8 @@ int cache_key(const struct request *r, char *key, size_t n);
 int cache_key_info(const char *esc_path, const char *esc_version, char *key, size_t n);
 
 int cache_open(const char *key, struct cache_entry *e);
+/* fstatat() of key without opening it (symlinks not followed). */
+int cache_stat(const char *key, struct stat *st);
 /* Milliseconds since the entry was published (0 if its mtime is ahead). */
 int64_t cache_age_ms(const struct cache_entry *e);
 

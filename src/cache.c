@@ -180,9 +180,15 @@ int cache_open(const char *key, struct cache_entry *e)
 		e->fd = -1;
 		return -err;
 	}
+	e->ino = st.st_ino;
 	e->size = (uint64_t)st.st_size;
 	e->mtime = st.st_mtim;
 	return 0;
+}
+
+int cache_stat(const char *key, struct stat *st)
+{
+	return fstatat(root_fd, key, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 int64_t cache_age_ms(const struct cache_entry *e)

@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "flight.h"
 #include "gc.h"
+#include "hot.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -223,8 +224,10 @@ static struct MHD_Response *body_response(const struct ctx *x, int fd, uint64_t 
 	return r;
 }
 
-/* Serves e (taking ownership of its fd), honouring a Range request. */
-static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outcome o)
+/* Serves e (taking ownership of its fd), honouring a Range request.  With
+ * keep_key, a whole small body is also kept ready in hot.c for the next hit. */
+static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outcome o,
+                                 const char *keep_key)
 {
 	const char *range = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range");
 	const char *if_range = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "If-Range");
@@ -270,7 +273,34 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
 	x->outcome = outcome_name[o];
 	metrics_cache((enum metric_cache)o);
+	if (keep_key && x->req.immutable && status == MHD_HTTP_OK && !x->head && e->size <= SMALL_BODY) {
+		enum MHD_Result ret;
+
+		x->status = status;
+		x->bytes = e->size;
+		ret = MHD_queue_response(x->conn, status, r);
+		if (!hot_put(keep_key, e, r))   /* kept: the table holds our reference */
+			MHD_destroy_response(r);
+		return ret;
+	}
 	return queue(x, status, r, e->size ? last - first + 1 : 0);
+}
+
+/* A repeated hit on a small immutable file, answered from hot.c. */
+static bool send_hot(struct ctx *x, const char *key)
+{
+	uint64_t size;
+
+	if (!x->req.immutable || MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range"))
+		return false;
+	if (!hot_queue(key, x->conn, &size))
+		return false;
+	x->status = MHD_HTTP_OK;
+	x->bytes = x->head ? 0 : size;
+	x->outcome = outcome_name[HIT];
+	metrics_cache(MC_HIT);
+	gc_note_use(key);
+	return true;
 }
 
 /* A seeded cache may hold versions but no @v/list: answer one built from
@@ -321,7 +351,7 @@ static enum MHD_Result answer_failed(struct ctx *x, const char *reason)
 
 	if (cache_key(&x->req, key, sizeof key) == 0 && cache_open(key, &e) == 0) {
 		log_warn("serving stale %s: upstream failed: %s", key, reason);
-		return send_file(x, &e, x->req.immutable ? HIT : STALE);
+		return send_file(x, &e, x->req.immutable ? HIT : STALE, NULL);
 	}
 	if (x->req.kind == REQ_LIST && send_built_list(x, STALE) == MHD_YES)
 		return MHD_YES;
@@ -337,9 +367,10 @@ static enum MHD_Result answer_fetched(struct ctx *x)
 	switch (res->status) {
 	case FETCH_OK:
 		e.fd = res->fd;
+		e.ino = 0;   /* not kept in hot.c, which is only for hits */
 		e.size = res->size;
 		e.mtime = res->mtime;
-		return send_file(x, &e, MISS);
+		return send_file(x, &e, MISS, NULL);
 	case FETCH_NOTFOUND:
 		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", res->reason);
 	case FETCH_FAILED:
@@ -511,10 +542,12 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 	if (cache_key(&x->req, key, sizeof key) < 0)
 		return send_error(x, MHD_HTTP_BAD_REQUEST, "module path too long");
 
+	if (send_hot(x, key))
+		return MHD_YES;
 	if (cache_open(key, &e) == 0) {
 		if (x->req.immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
 			gc_note_use(key);
-			return send_file(x, &e, HIT);
+			return send_file(x, &e, HIT, key);
 		}
 		close(e.fd);   /* stale: refresh it, and fall back to it on failure */
 	}
@@ -795,6 +828,7 @@ void server_stop(void)
 	for (unsigned i = 0; i < n_daemons; i++)
 		MHD_stop_daemon(daemons[i]);
 	n_daemons = 0;
+	hot_clear();
 	free(tls_cert);
 	free(tls_key);
 	tls_cert = tls_key = NULL;

@@ -217,7 +217,34 @@ def test_commands_need_an_existing_cache():
         check(not os.path.exists(missing), "%s created the missing directory" % args[0])
 
 
-TESTS = [test_cap_evicts_least_recently_used, test_whole_versions_evicted, test_gc_command,
+def test_removed_file_not_served_from_memory():
+    """Small immutable hits are answered from ready responses kept in
+    memory; a file removed from the cache (disk cap, verify -purge, an
+    operator) must not be served from there."""
+    d = Daemon(newcache(), C.up.url).start()
+    try:
+        path = "/%s/@v/%s.mod" % (MOD, VERSIONS[0])
+        eq(get(d.port, path).status, 200, "first fetch")
+        for i in range(3):
+            r = get(d.port, path)
+            eq((r.status, (r.h("X-Goproxyd-Cache") or "").lower()), (200, "hit"), "repeated hit %d" % i)
+        before = C.up.count(r"v1\.0\.0\.mod")
+        os.unlink(os.path.join(d.cache_dir, mkmodules.rel(MOD, VERSIONS[0], "mod")))
+        r = get(d.port, path)
+        eq((r.status, (r.h("X-Goproxyd-Cache") or "").lower()), (200, "miss"), "after the file was removed")
+        eq(C.up.count(r"v1\.0\.0\.mod"), before + 1, "upstream requests after the removal")
+        # Replaced by other bytes (a purge and refetch): the new bytes are served.
+        f = os.path.join(d.cache_dir, mkmodules.rel(MOD, VERSIONS[0], "mod"))
+        tmp = f + ".new"
+        write(tmp, b"module example.com/big // replaced\n")
+        os.rename(tmp, f)
+        r = get(d.port, path)
+        eq(r.body, b"module example.com/big // replaced\n", "body after the file was replaced")
+    finally:
+        d.stop()
+
+
+TESTS = [test_cap_evicts_least_recently_used, test_removed_file_not_served_from_memory, test_whole_versions_evicted, test_gc_command,
          test_symlinked_cache_dir, test_foreign_temp_files, test_commands_need_an_existing_cache]
 
 
