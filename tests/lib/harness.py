@@ -138,6 +138,16 @@ class Runner:
                 sys.stderr.write("cleanup: %s\n" % e)
 
 
+def check_clean_exits(exits):
+    """exits: (status, log path, log tail) of every daemon a suite stopped
+    with SIGTERM; all must be 0 (under the sanitizers a leak or error report
+    makes the status non-zero).  Returns how many there were."""
+    bad = [(rc, tail) for rc, _, tail in exits if rc != 0]
+    check(not bad, "%d of %d daemons exited non-zero after SIGTERM: %s"
+          % (len(bad), len(exits), " || ".join("status %s: %s" % (rc, t[-300:]) for rc, t in bad[:3])))
+    return len(exits)
+
+
 def timeout(seconds):
     def deco(fn):
         fn.timeout = seconds
