@@ -73,9 +73,16 @@ int cache_stat(const char *key, struct stat *st);
 int64_t cache_age_ms(const struct cache_entry *e);
 
 int cache_tmp_create(const char *key, struct cache_tmp *t);
-/* fsync, rename into place, fsync the directory.  On success t->fd stays
- * open (now the published file, offset unspecified) and belongs to the
- * caller; on failure the temp file is discarded. */
+/* fsync, then rename into place: the complete file is in the cache.  The
+ * rename survives a power loss once cache_tmp_sync_dir() has run; a crash
+ * before that can lose the entry, never leave half of it.  On success t->fd
+ * stays open (now the published file, offset unspecified) and belongs to
+ * the caller, and t->dirfd belongs to cache_tmp_sync_dir(); on failure the
+ * temp file is discarded. */
+int cache_tmp_rename(struct cache_tmp *t);
+/* fsyncs the directory of a renamed file and closes it. */
+void cache_tmp_sync_dir(struct cache_tmp *t);
+/* cache_tmp_rename(), then cache_tmp_sync_dir(). */
 int cache_tmp_publish(struct cache_tmp *t);
 /* Removes the temp file and closes everything; safe to call twice. */
 void cache_tmp_discard(struct cache_tmp *t);

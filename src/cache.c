@@ -302,7 +302,7 @@ void cache_usage(uint64_t *files, uint64_t *bytes)
 	*bytes = atomic_load(&usage_bytes);
 }
 
-int cache_tmp_publish(struct cache_tmp *t)
+int cache_tmp_rename(struct cache_tmp *t)
 {
 	struct stat now, old;
 	bool replaces;
@@ -322,12 +322,25 @@ int cache_tmp_publish(struct cache_tmp *t)
 	else
 		atomic_fetch_add(&usage_files, 1);
 	atomic_fetch_add(&usage_bytes, (unsigned long long)now.st_size);
+	return 0;
+}
+
+void cache_tmp_sync_dir(struct cache_tmp *t)
+{
 	/* The rename is durable only once the directory itself is synced. */
 	if (fsync(t->dirfd) < 0)
 		log_warn("fsync of the directory of %s: %s", t->final, strerror(errno));
 	close(t->dirfd);
 	t->dirfd = -1;
-	return 0;
+}
+
+int cache_tmp_publish(struct cache_tmp *t)
+{
+	int r = cache_tmp_rename(t);
+
+	if (r == 0)
+		cache_tmp_sync_dir(t);
+	return r;
 }
 
 int cache_store_bytes(const char *key, const void *buf, size_t len)

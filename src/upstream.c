@@ -138,6 +138,24 @@ static void build_url(struct job *j)
 
 /* --- one transfer ---------------------------------------------------------- */
 
+/* Creates the attempt's temp file, beside its cache name, unless it exists.
+ * The fetcher creates it right after sending the request, so the file
+ * system's work overlaps the upstream's; a body that arrives first (or an
+ * empty one) gets it from on_body() or on_done(). */
+static int open_tmp(struct job *j)
+{
+	int r;
+
+	if (j->tmp.fd >= 0)
+		return 0;
+	if ((r = cache_tmp_create(j->flight->key, &j->tmp)) < 0) {
+		j->disk_error = true;
+		set_error(j, "cannot store %s: %s", j->flight->key, strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct job *j = arg;
@@ -158,6 +176,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 		j->too_large = true;
 		return 0;   /* aborts the transfer with CURLE_WRITE_ERROR */
 	}
+	if (open_tmp(j) < 0)
+		return 0;
 	while (off < len) {
 		ssize_t w = write(j->tmp.fd, data + off, len - off);
 		if (w < 0 && errno == EINTR)
@@ -240,17 +260,12 @@ static CURL *make_easy(struct job *j)
 	return e;
 }
 
-/* Starts the next attempt of j: a fresh temp file and a fresh transfer. */
+/* Starts the next attempt of j: a fresh transfer (its temp file follows,
+ * see open_tmp()). */
 static int start_attempt(struct job *j)
 {
-	int r = cache_tmp_create(j->flight->key, &j->tmp);
-
-	if (r < 0) {
-		set_error(j, "cannot store %s: %s",
-		         j->flight->key, strerror(-r));
-		return -1;
-	}
 	build_url(j);
+	j->tmp.fd = j->tmp.dirfd = -1;
 	j->limit = validate_limit(&j->flight->req);
 	j->received = 0;
 	j->head_len = 0;
@@ -263,7 +278,6 @@ static int start_attempt(struct job *j)
 		if (j->easy)
 			curl_easy_cleanup(j->easy);
 		j->easy = NULL;
-		cache_tmp_discard(&j->tmp);
 		return -1;
 	}
 	j->next = running;
@@ -301,7 +315,7 @@ static void finish(struct job *j, enum fetch_status st, int fd, const char *reas
 		res.mtime = sb.st_mtim;
 	}
 	if (reason)
-		snprintf(res.reason, sizeof res.reason, "%s", reason);
+		snprintf(res.reason, sizeof res.reason, "%.*s", (int)sizeof res.reason - 1, reason);
 	if (st == FETCH_NOTFOUND && j->flight->req.immutable)
 		negcache_add(j->flight->key, res.reason, cfg->neg_cache_ms);
 	flight_finish(j->flight, &res);
@@ -454,7 +468,8 @@ static const char *check_body(struct job *j)
 
 static void publish(struct job *j)
 {
-	int r = cache_tmp_publish(&j->tmp);
+	struct cache_tmp t = j->tmp;   /* finish() frees j */
+	int r = cache_tmp_rename(&t);
 
 	if (r < 0) {
 		set_error(j, "cannot store %s: %s", j->flight->key, strerror(-r));
@@ -462,7 +477,11 @@ static void publish(struct job *j)
 		finish(j, FETCH_FAILED, -1, j->error);
 		return;
 	}
-	finish(j, FETCH_OK, j->tmp.fd, NULL);
+	/* The complete file is in the cache: answer now.  Syncing its
+	 * directory only makes the rename survive a power loss, which is not
+	 * worth a client's wait. */
+	finish(j, FETCH_OK, t.fd, NULL);
+	cache_tmp_sync_dir(&t);
 	gc_check();
 }
 
@@ -576,7 +595,7 @@ static void on_done(struct job *j, CURLcode cc)
 		capture_reason(j);
 	end_attempt(j);
 	j->tries++;
-	if (cc == CURLE_OK && code == 200) {
+	if (cc == CURLE_OK && code == 200 && open_tmp(j) == 0) {
 		store_submit(j);
 		return;
 	}
@@ -599,7 +618,7 @@ static void on_done(struct job *j, CURLcode cc)
 	else if (cc != CURLE_OK && !j->disk_error)
 		set_error(j, "%s: %s", j->url,
 		         j->errbuf[0] ? j->errbuf : curl_easy_strerror(cc));
-	else if (cc == CURLE_OK)
+	else if (cc == CURLE_OK && !j->disk_error)
 		set_error(j, "%s: %ld %s", j->url, code, j->head);
 	log_warn("upstream %s (try %d)", j->error, j->tries);
 	if (j->disk_error) {
@@ -630,7 +649,7 @@ static void take_submitted(void)
 
 /* Starts waiting jobs whose backoff has passed, oldest first, while there
  * is room.  Returns the delay until the next one is due, or -1. */
-static int64_t start_due(void)
+static int64_t start_due(bool *started)
 {
 	int64_t now = monotonic_ms(), next = -1;
 	struct job **jp, *j, *oldest;
@@ -653,7 +672,16 @@ static int64_t start_due(void)
 		*pick = oldest->next;
 		if (start_attempt(oldest) < 0)
 			finish(oldest, FETCH_FAILED, -1, oldest->error);
+		else
+			*started = true;
 	}
+}
+
+static void open_tmps(void)
+{
+	for (struct job *j = running; j; j = j->next)
+		if (j->tmp.fd < 0 && !j->disk_error)
+			open_tmp(j);
 }
 
 /* While the upstreams look unreachable, ask the first one for its root
@@ -740,6 +768,7 @@ static void *fetcher_main(void *arg)
 	(void)arg;
 	for (;;) {
 		int64_t deadline = atomic_load(&stop_deadline), due;
+		bool started = false;
 		int running;
 		long timeout;
 
@@ -747,9 +776,14 @@ static void *fetcher_main(void *arg)
 			break;
 		curl_multi_perform(multi, &running);
 		reap();
+		/* The requests perform() just sent are on their way: make their
+		 * temp files while the upstream answers. */
+		open_tmps();
 		/* After reap(): a failure it just queued for retry sets the wait. */
 		take_submitted();
-		due = start_due();
+		due = start_due(&started);
+		if (started)
+			continue;   /* send them now */
 		maybe_probe();
 		curl_multi_timeout(multi, &timeout);
 		if (timeout < 0 || timeout > 1000)
