@@ -47,11 +47,11 @@ int metrics_init(const struct config *c)
 	return 0;
 }
 
-enum metric_endpoint metrics_endpoint(const struct request *r, int routed)
+enum metric_endpoint metrics_endpoint(enum req_kind kind, int routed)
 {
 	if (!routed)
 		return ME_OTHER;
-	switch (r->kind) {
+	switch (kind) {
 	case REQ_LIST: return ME_LIST;
 	case REQ_INFO: return ME_INFO;
 	case REQ_MOD: return ME_MOD;

@@ -29,14 +29,25 @@
 enum outcome { HIT = MC_HIT, MISS = MC_MISS, STALE = MC_STALE };
 static const char *const outcome_name[] = { "hit", "miss", "stale" };
 
-/* One request's state, from its first access-handler call to completion. */
+/* A request waiting for a fetch: what it asked for, and how to wake it. */
+struct pending {
+	struct waiter w;
+	struct ctx *x;
+	struct request req;
+};
+
+/* One request's state, from its first access-handler call to completion.
+ * It stays small, because every open connection holds one: the routed
+ * request (over 2 KiB) lives on answer()'s stack, or in a pending while
+ * the request waits for a fetch. */
 struct ctx {
 	struct MHD_Connection *conn;
-	struct waiter w;             /* while suspended on a fetch */
+	struct request *req;         /* while being answered, else NULL */
+	struct pending *pending;     /* while waiting for a fetch */
 	bool waiting;
 	bool head;
-	struct request req;
 	/* For metrics and the access log. */
+	enum req_kind kind;
 	int64_t start_us;
 	unsigned status;
 	uint64_t bytes;
@@ -138,7 +149,7 @@ static void set_cache_control(struct MHD_Response *r, const struct ctx *x,
 	char cc[64];
 	int64_t left = cfg->cache_expire_ms - cache_age_ms(e);
 
-	if (x->req.immutable) {
+	if (x->req->immutable) {
 		MHD_add_response_header(r, "Cache-Control", IMMUTABLE_CC);
 		return;
 	}
@@ -238,7 +249,7 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 	int rr;
 
 	make_etag(etag, sizeof etag, e);
-	if (!x->req.immutable || (if_range && strcmp(if_range, etag) != 0))
+	if (!x->req->immutable || (if_range && strcmp(if_range, etag) != 0))
 		range = NULL;   /* ranges only over bytes that cannot change */
 	rr = parse_range(range, e->size, &first, &last);
 	if (rr < 0) {
@@ -262,9 +273,9 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 	r = body_response(x, e->fd, first, e->size ? last - first + 1 : 0);
 	if (r == NULL)
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", content_type(&x->req));
+	MHD_add_response_header(r, "Content-Type", content_type(x->req));
 	set_cache_control(r, x, e);
-	if (x->req.immutable) {
+	if (x->req->immutable) {
 		MHD_add_response_header(r, "ETag", etag);
 		MHD_add_response_header(r, "Accept-Ranges", "bytes");
 	}
@@ -273,7 +284,7 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
 	x->outcome = outcome_name[o];
 	metrics_cache((enum metric_cache)o);
-	if (keep_key && x->req.immutable && status == MHD_HTTP_OK && !x->head && e->size <= SMALL_BODY) {
+	if (keep_key && x->req->immutable && status == MHD_HTTP_OK && !x->head && e->size <= SMALL_BODY) {
 		enum MHD_Result ret;
 
 		x->status = status;
@@ -291,7 +302,7 @@ static bool send_hot(struct ctx *x, const char *key)
 {
 	uint64_t size;
 
-	if (!x->req.immutable || MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range"))
+	if (!x->req->immutable || MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range"))
 		return false;
 	if (!hot_queue(key, x->conn, &size))
 		return false;
@@ -311,14 +322,14 @@ static enum MHD_Result send_built_list(struct ctx *x, enum outcome o)
 	char *body;
 	size_t len;
 
-	if (cache_list_from_infos(x->req.esc_path, &body, &len) < 0)
+	if (cache_list_from_infos(x->req->esc_path, &body, &len) < 0)
 		return MHD_NO;
 	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", content_type(&x->req));
+	MHD_add_response_header(r, "Content-Type", content_type(x->req));
 	MHD_add_response_header(r, "Cache-Control", "public, max-age=0");
 	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
 	x->outcome = outcome_name[o];
@@ -337,9 +348,9 @@ static void hold(void *arg)
 
 static void wake(struct waiter *w)
 {
-	struct ctx *x = (struct ctx *)((char *)w - offsetof(struct ctx, w));
+	struct pending *p = (struct pending *)((char *)w - offsetof(struct pending, w));
 
-	MHD_resume_connection(x->conn);
+	MHD_resume_connection(p->x->conn);
 }
 
 /* Nothing usable came from upstream: a stale copy, a built list, or 404
@@ -349,18 +360,17 @@ static enum MHD_Result answer_failed(struct ctx *x, const char *reason)
 	char key[CACHE_KEY_MAX];
 	struct cache_entry e;
 
-	if (cache_key(&x->req, key, sizeof key) == 0 && cache_open(key, &e) == 0) {
+	if (cache_key(x->req, key, sizeof key) == 0 && cache_open(key, &e) == 0) {
 		log_warn("serving stale %s: upstream failed: %s", key, reason);
-		return send_file(x, &e, x->req.immutable ? HIT : STALE, NULL);
+		return send_file(x, &e, x->req->immutable ? HIT : STALE, NULL);
 	}
-	if (x->req.kind == REQ_LIST && send_built_list(x, STALE) == MHD_YES)
+	if (x->req->kind == REQ_LIST && send_built_list(x, STALE) == MHD_YES)
 		return MHD_YES;
 	return send_error(x, MHD_HTTP_NOT_FOUND, "upstream error: %s", reason);
 }
 
-static enum MHD_Result answer_fetched(struct ctx *x)
+static enum MHD_Result answer_result(struct ctx *x, struct fetch_result *res)
 {
-	struct fetch_result *res = &x->w.result;
 	struct cache_entry e;
 
 	x->waiting = false;
@@ -379,12 +389,23 @@ static enum MHD_Result answer_fetched(struct ctx *x)
 	return answer_failed(x, res->reason);
 }
 
+/* Answers a request that waited for a fetch, then lets its pending go. */
+static enum MHD_Result answer_fetched(struct ctx *x)
+{
+	enum MHD_Result ret = answer_result(x, &x->pending->w.result);
+
+	free(x->pending);
+	x->pending = NULL;
+	x->req = NULL;
+	return ret;
+}
+
 static enum MHD_Result answer_offline_miss(struct ctx *x)
 {
-	if (x->req.kind == REQ_LIST && send_built_list(x, HIT) == MHD_YES)
+	if (x->req->kind == REQ_LIST && send_built_list(x, HIT) == MHD_YES)
 		return MHD_YES;
 	return send_error(x, MHD_HTTP_NOT_FOUND,
-	                  "not found: %s is not cached and goproxyd runs with -proxy off", x->req.path);
+	                  "not found: %s is not cached and goproxyd runs with -proxy off", x->req->path);
 }
 
 static bool private_module(const struct request *r)
@@ -463,7 +484,7 @@ static enum MHD_Result answer_ops(struct ctx *x)
 	char *body;
 	size_t len;
 
-	switch (x->req.kind) {
+	switch (x->req->kind) {
 	case REQ_HEALTHZ:
 		return send_text(x, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3,
 		                 MHD_RESPMEM_PERSISTENT);
@@ -484,7 +505,7 @@ static bool authorized(struct ctx *x)
 	char *pass = NULL, *user;
 	bool ok;
 
-	if (!auth_enabled() || x->req.kind == REQ_HEALTHZ || x->req.kind == REQ_READYZ)
+	if (!auth_enabled() || x->req->kind == REQ_HEALTHZ || x->req->kind == REQ_READYZ)
 		return true;
 	user = MHD_basic_auth_get_username_password(x->conn, &pass);
 	ok = auth_check(user, pass);
@@ -511,7 +532,24 @@ static enum MHD_Result send_unauthorized(struct ctx *x)
 	return queue(x, MHD_HTTP_UNAUTHORIZED, r, sizeof body - 1);
 }
 
-static enum MHD_Result answer(struct ctx *x, const char *url, const char *method)
+/* Suspends the request until the fetch of key ends (see answer_fetched()). */
+static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
+{
+	struct pending *p = malloc(sizeof *p);
+
+	if (p == NULL)
+		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	p->x = x;
+	p->req = *x->req;
+	p->w.wake = wake;
+	x->pending = p;
+	x->req = &p->req;
+	x->waiting = true;
+	flight_join(&p->req, key, &p->w, hold, x);
+	return MHD_YES;
+}
+
+static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const char *method)
 {
 	char key[CACHE_KEY_MAX];
 	const char *reason;
@@ -523,29 +561,30 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 	if (!x->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		return send_error(x, MHD_HTTP_METHOD_NOT_ALLOWED,
 		                  "method %s not allowed: goproxyd answers GET and HEAD", method);
-	if ((st = route_parse(url, &x->req, &reason)) != 0)
+	if ((st = route_parse(url, x->req, &reason)) != 0)
 		return send_error(x, (unsigned)st, "%s", reason);
 	x->routed = true;
+	x->kind = x->req->kind;
 	if (!authorized(x))
 		return send_unauthorized(x);
-	if (x->req.kind == REQ_HEALTHZ || x->req.kind == REQ_READYZ || x->req.kind == REQ_METRICS)
+	if (x->req->kind == REQ_HEALTHZ || x->req->kind == REQ_READYZ || x->req->kind == REQ_METRICS)
 		return answer_ops(x);
-	if (x->req.kind == REQ_SUMDB) {
-		if ((st = (int)resolve_sumdb(&x->req, &reason)) != 0)
+	if (x->req->kind == REQ_SUMDB) {
+		if ((st = (int)resolve_sumdb(x->req, &reason)) != 0)
 			return send_error(x, (unsigned)st, "%s", reason);
-		if (x->req.sumdb_kind == SUMDB_SUPPORTED)
+		if (x->req->sumdb_kind == SUMDB_SUPPORTED)
 			return send_supported(x);
-	} else if (private_module(&x->req))
+	} else if (private_module(x->req))
 		return send_error(x, MHD_HTTP_NOT_FOUND,
 		                  "not found: %s is excluded by this proxy (-exclude); fetch it directly",
-		                  x->req.path);
-	if (cache_key(&x->req, key, sizeof key) < 0)
+		                  x->req->path);
+	if (cache_key(x->req, key, sizeof key) < 0)
 		return send_error(x, MHD_HTTP_BAD_REQUEST, "module path too long");
 
 	if (send_hot(x, key))
 		return MHD_YES;
 	if (cache_open(key, &e) == 0) {
-		if (x->req.immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
+		if (x->req->immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
 			gc_note_use(key);
 			return send_file(x, &e, HIT, key);
 		}
@@ -553,13 +592,24 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 	}
 	if (cfg->offline)
 		return answer_offline_miss(x);
-	if (x->req.immutable && negcache_get(key, neg, sizeof neg))
+	if (x->req->immutable && negcache_get(key, neg, sizeof neg))
 		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
 
-	x->waiting = true;
-	x->w.wake = wake;
-	flight_join(&x->req, key, &x->w, hold, x);
-	return MHD_YES;
+	return wait_for_fetch(x, key);
+}
+
+/* Routes and answers a request; x->req points at this frame's request
+ * until an answer is queued. */
+static enum MHD_Result answer(struct ctx *x, const char *url, const char *method)
+{
+	struct request req;
+	enum MHD_Result ret;
+
+	x->req = &req;
+	ret = route_and_answer(x, url, method);
+	if (!x->waiting)
+		x->req = NULL;
+	return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -580,6 +630,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if ((x = malloc(sizeof *x)) == NULL)
 			return MHD_NO;
 		x->conn = c;
+		x->req = NULL;
+		x->pending = NULL;
+		x->kind = REQ_LIST;   /* read only once routed */
 		x->waiting = x->head = x->routed = false;
 		x->status = 0;
 		x->bytes = 0;
@@ -608,7 +661,7 @@ static void log_completed(struct MHD_Connection *c, const struct ctx *x)
 	const union MHD_ConnectionInfo *ci;
 	char remote[64] = "-";
 
-	metrics_request(metrics_endpoint(&x->req, x->routed), x->status, x->bytes, usec);
+	metrics_request(metrics_endpoint(x->kind, x->routed), x->status, x->bytes, usec);
 	if (!accesslog_enabled())
 		return;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -629,6 +682,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (x == NULL)
 		return;
 	log_completed(c, x);
+	free(x->pending);
 	free(x->url);
 	free(x);
 	*req_cls = NULL;
