@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "hot.h"
+#include "upstream.h"
 
 #define HOT_SLOTS 256
 #define HOT_MAX_BYTES (1024 * 1024)   /* bodies kept, at most */
@@ -16,6 +17,7 @@ struct slot {
 	ino_t ino;
 	uint64_t size;
 	struct timespec mtime;
+	int64_t until_ms;           /* monotonic; 0 = no deadline */
 };
 
 static struct slot slots[HOT_SLOTS];
@@ -61,18 +63,20 @@ bool hot_queue(const char *key, struct MHD_Connection *c, uint64_t *size)
 
 	pthread_mutex_lock(&s->lock);
 	if (s->resp && strcmp(s->key, key) == 0) {
-		if (cache_stat(key, &st) == 0 && st.st_ino == s->ino && (uint64_t)st.st_size == s->size &&
+		if ((s->until_ms == 0 || monotonic_ms() < s->until_ms) &&
+		    cache_stat(key, &st) == 0 && st.st_ino == s->ino && (uint64_t)st.st_size == s->size &&
 		    st.st_mtim.tv_sec == s->mtime.tv_sec && st.st_mtim.tv_nsec == s->mtime.tv_nsec) {
 			queued = MHD_queue_response(c, MHD_HTTP_OK, s->resp) == MHD_YES;
 			*size = s->size;
 		} else
-			empty(s);   /* evicted, purged or replaced: forget it */
+			empty(s);   /* expired, evicted, purged or replaced: forget it */
 	}
 	pthread_mutex_unlock(&s->lock);
 	return queued;
 }
 
-bool hot_put(const char *key, const struct cache_entry *e, struct MHD_Response *r)
+bool hot_put(const char *key, const struct cache_entry *e, struct MHD_Response *r,
+             int64_t until_ms)
 {
 	struct slot *s = slot_for(key);
 	char *k;
@@ -98,6 +102,7 @@ bool hot_put(const char *key, const struct cache_entry *e, struct MHD_Response *
 	s->ino = e->ino;
 	s->size = e->size;
 	s->mtime = e->mtime;
+	s->until_ms = until_ms;
 	pthread_mutex_unlock(&s->lock);
 	return true;
 }

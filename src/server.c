@@ -235,6 +235,20 @@ static struct MHD_Response *body_response(const struct ctx *x, int fd, uint64_t 
 	return r;
 }
 
+/* How long a ready response for e stays right: an immutable file's for as
+ * long as the file is there; a mutable one's for a second at most, since
+ * its max-age counts down in seconds, and never past its freshness. */
+static int64_t hot_deadline(const struct ctx *x, const struct cache_entry *e)
+{
+	int64_t now = monotonic_ms(), left = cfg->cache_expire_ms - cache_age_ms(e);
+
+	if (x->req->immutable)
+		return 0;
+	if (cfg->offline || left > 1000)
+		left = 1000;
+	return now + (left > 0 ? left : 0);
+}
+
 /* Serves e (taking ownership of its fd), honouring a Range request.  With
  * keep_key, a whole small body is also kept ready in hot.c for the next hit. */
 static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outcome o,
@@ -284,25 +298,25 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
 	x->outcome = outcome_name[o];
 	metrics_cache((enum metric_cache)o);
-	if (keep_key && x->req->immutable && status == MHD_HTTP_OK && !x->head && e->size <= SMALL_BODY) {
+	if (keep_key && status == MHD_HTTP_OK && !x->head && e->size <= SMALL_BODY) {
 		enum MHD_Result ret;
 
 		x->status = status;
 		x->bytes = e->size;
 		ret = MHD_queue_response(x->conn, status, r);
-		if (!hot_put(keep_key, e, r))   /* kept: the table holds our reference */
+		if (!hot_put(keep_key, e, r, hot_deadline(x, e)))   /* kept: the table holds our reference */
 			MHD_destroy_response(r);
 		return ret;
 	}
 	return queue(x, status, r, e->size ? last - first + 1 : 0);
 }
 
-/* A repeated hit on a small immutable file, answered from hot.c. */
+/* A repeated hit on a small file, answered from hot.c. */
 static bool send_hot(struct ctx *x, const char *key)
 {
 	uint64_t size;
 
-	if (!x->req->immutable || MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range"))
+	if (MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range"))
 		return false;
 	if (!hot_queue(key, x->conn, &size))
 		return false;

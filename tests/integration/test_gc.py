@@ -52,6 +52,7 @@ def setup():
         write(os.path.join(C.tree, mkmodules.rel(MOD, v, "mod")), b"module %s\n" % MOD.encode())
         write(os.path.join(C.tree, mkmodules.rel(MOD, v, "info")),
               b'{"Version":"%s","Time":"2024-01-01T00:00:00Z"}' % v.encode())
+    write(os.path.join(C.tree, MOD, "@v", "list"), "".join(v + "\n" for v in VERSIONS).encode())
     C.up = fakeupstream.FakeUpstream(C.tree).start()
     R.cleanups.append(C.up.stop)
 
@@ -244,7 +245,53 @@ def test_removed_file_not_served_from_memory():
         d.stop()
 
 
-TESTS = [test_cap_evicts_least_recently_used, test_removed_file_not_served_from_memory, test_whole_versions_evicted, test_gc_command,
+def max_age(r):
+    cc = r.h("Cache-Control") or ""
+    check(cc.startswith("public, max-age="), "Cache-Control %r" % cc)
+    return int(cc.split("=", 1)[1])
+
+
+def test_mutable_hits_from_memory_stay_current():
+    """Small mutable hits (@v/list) are also answered from ready responses;
+    those must follow a replaced file, count max-age down, and never
+    outlive -cacheExpire."""
+    d = Daemon(newcache(), C.up.url, ["-cacheExpire", "3s"]).start()
+    try:
+        path = "/%s/@v/list" % MOD
+        r = get(d.port, path)
+        eq((r.status, (r.h("X-Goproxyd-Cache") or "").lower()), (200, "miss"), "first fetch")
+        want = r.body
+        first = None
+        for i in range(3):
+            r = get(d.port, path)
+            eq((r.status, (r.h("X-Goproxyd-Cache") or "").lower(), r.body), (200, "hit", want),
+               "repeated hit %d" % i)
+            first = max_age(r) if first is None else first
+        check(first <= 3, "max-age %d over -cacheExpire 3s" % first)
+        time.sleep(1.6)
+        r = get(d.port, path)
+        eq((r.status, (r.h("X-Goproxyd-Cache") or "").lower()), (200, "hit"), "hit 1.6 s later")
+        check(max_age(r) < first, "max-age did not count down: %d, then %d 1.6 s later"
+              % (first, max_age(r)))
+        # Replaced on disk (another instance sharing the cache refreshed it).
+        f = os.path.join(d.cache_dir, MOD, "@v", "list")
+        st = os.stat(f)
+        write(f + ".new", want + b"v9.9.9\n")
+        os.utime(f + ".new", ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(f + ".new", f)
+        r = get(d.port, path)
+        eq(r.body, want + b"v9.9.9\n", "body after the list file was replaced")
+        before = C.up.count(r"@v/list")
+        time.sleep(max(0.0, st.st_mtime + 3.2 - time.time()))
+        r = get(d.port, path)
+        eq((r.status, (r.h("X-Goproxyd-Cache") or "").lower()), (200, "miss"), "after -cacheExpire")
+        eq(C.up.count(r"@v/list"), before + 1, "upstream list requests after -cacheExpire")
+    finally:
+        d.stop()
+
+
+TESTS = [test_cap_evicts_least_recently_used, test_removed_file_not_served_from_memory,
+         test_mutable_hits_from_memory_stay_current, test_whole_versions_evicted, test_gc_command,
          test_symlinked_cache_dir, test_foreign_temp_files, test_commands_need_an_existing_cache]
 
 
