@@ -371,6 +371,57 @@ http {{
 """
 
 
+# workload 5 reference: nginx as a plain reverse proxy of the fake upstream
+# (no cache, no disk): what one extra HTTP hop costs on this machine.
+NGINX_PROXY_CONF = """\
+daemon off;
+master_process on;
+worker_processes {threads};
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{
+    worker_connections 4096;
+    use epoll;
+}}
+http {{
+    access_log off;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    upstream fake {{
+        server 127.0.0.1:{upstream};
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://fake;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx_proxy(tmp, upstream_port):
+    d = os.path.join(tmp, "nginx-proxy")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    conf = NGINX_PROXY_CONF.format(threads=THREADS, dir=d, port=port, upstream=upstream_port)
+    cpath = os.path.join(d, "nginx.conf")
+    with open(cpath, "w") as f:
+        f.write(conf)
+    argv = ["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", cpath]
+    note_cmd("nginx pass-through proxy (workload 5 reference)", [a.replace(tmp, "$TMP") for a in argv])
+    p = Proc("nginx-proxy", argv, os.path.join(d, "stdout.log"))
+    wait_port(port, p)
+    p.port = port
+    return p
+
+
 def start_nginx(tmp, cache, updir):
     d = os.path.join(tmp, "nginx")
     os.makedirs(d, exist_ok=True)
@@ -538,7 +589,9 @@ def go_env(tmp, tag, goproxy):
     return base, env
 
 
-def go_download(tmp, tag, appdir, goproxy):
+def go_download(tmp, tag, appdir, goproxy, keep=False):
+    """Times `go mod download` in a fresh GOMODCACHE (tmp/go-TAG), removed
+    afterwards unless keep is set."""
     base, env = go_env(tmp, tag, goproxy)
     app = os.path.join(base, "app")
     shutil.copytree(appdir, app)
@@ -558,7 +611,8 @@ def go_download(tmp, tag, appdir, goproxy):
         for f in fs:
             if f.endswith((".zip", ".mod", ".info")) or f == "list":
                 files.add(os.path.relpath(os.path.join(d, f), dl))
-    shutil.rmtree(base, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(base, ignore_errors=True)
     return wall, files
 
 
@@ -713,30 +767,54 @@ def phase_profile(tmp, g, ngx, files, res):
         log("profiled %s" % w)
 
 
+# Workload 5 creates thousands of files per round (caches, GOMODCACHEs).
+# Its trees are removed only after the last round: on a journal-less ext4,
+# creating a file skips every inode deleted in the last minute or more
+# (ext4's recently_deleted()), one buffer lookup each, so deleting a round's
+# trees before the next made file creation, on both sides, cost what the
+# harness had just deleted (over half of goproxyd's CPU in a profile).
+GRAPH_TREES = ("graph-cache-", "go-warm", "go-via-", "go-direct-", "go-nginx-proxy-")
+
+
 def phase_graph(tmp, up, appdir, res):
     log("workload 5: untimed warm-up go run (direct)")
-    go_download(tmp, "warm", appdir, "http://127.0.0.1:%d" % up.port)
+    go_download(tmp, "warm", appdir, "http://127.0.0.1:%d" % up.port, keep=True)
+    ngx = start_nginx_proxy(tmp, up.port)
+    try:
+        graph_rounds(tmp, up, ngx, appdir, res)
+    finally:
+        ngx.stop()
+        for name in os.listdir(tmp):
+            if name.startswith(GRAPH_TREES):
+                shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+
+
+def graph_rounds(tmp, up, ngx, appdir, res):
     for r in range(ROUNDS):
         if over_budget():
             res["skipped"].append("graph rounds %d..%d" % (r + 1, ROUNDS))
             break
-        cache = os.path.join(tmp, "graph-cache")
-        shutil.rmtree(cache, ignore_errors=True)
+        cache = os.path.join(tmp, "graph-cache-%d" % r)
         g = start_goproxyd(tmp, "graph", cache, up.port)
         try:
             upstream_reset(up.port)
             with Sampler(lambda: [g.pid]) as smp:
-                wall_g, files_g = go_download(tmp, "via", appdir, "http://127.0.0.1:%d" % g.port)
+                wall_g, files_g = go_download(tmp, "via-%d" % r, appdir,
+                                              "http://127.0.0.1:%d" % g.port, keep=True)
             stats_g = upstream_stats(up.port)
             hwm = proc_status(g.pid, "VmHWM")
+            cpu_g = cpu_seconds([g.pid])
         finally:
             g.stop()
-        shutil.rmtree(cache, ignore_errors=True)
         upstream_reset(up.port)
-        wall_d, files_d = go_download(tmp, "direct", appdir, "http://127.0.0.1:%d" % up.port)
+        wall_d, files_d = go_download(tmp, "direct-%d" % r, appdir,
+                                      "http://127.0.0.1:%d" % up.port, keep=True)
         stats_d = upstream_stats(up.port)
+        wall_p, files_p = go_download(tmp, "nginx-proxy-%d" % r, appdir,
+                                      "http://127.0.0.1:%d" % ngx.port, keep=True)
         res["graph"].append({
-            "wall_goproxyd": wall_g, "wall_direct": wall_d,
+            "wall_goproxyd": wall_g, "wall_direct": wall_d, "wall_proxy": wall_p,
+            "same_files_proxy": files_p == files_d, "cpu_goproxyd": cpu_g,
             "files_goproxyd": len(files_g), "files_direct": len(files_d),
             "same_files": files_g == files_d,
             "upstream_files": len(stats_g), "upstream_requests": sum(stats_g.values()),
@@ -744,8 +822,10 @@ def phase_graph(tmp, up, appdir, res):
             "direct_requests": sum(stats_d.values()),
             "rss_peak_kib": smp.peak_kib, "hwm_kib": hwm,
         })
-        log("round %d graph: goproxyd %.2fs direct %.2fs ratio %.2f; upstream %d files, max %d req/file"
-            % (r + 1, wall_g, wall_d, wall_g / wall_d, len(stats_g), res["graph"][-1]["max_per_file"]))
+        log("round %d graph: goproxyd %.2fs direct %.2fs ratio %.2f (nginx pass-through %.2f); "
+            "upstream %d files, max %d req/file"
+            % (r + 1, wall_g, wall_d, wall_g / wall_d, wall_p / wall_d, len(stats_g),
+               res["graph"][-1]["max_per_file"]))
 
 
 def phase_huge(tmp, up, ngx, huge, res):
@@ -902,6 +982,19 @@ def tables(res):
             "yes" if all(x["same_files"] for x in gr) else "NO",
             gr[-1]["upstream_files"], gr[-1]["upstream_requests"], gr[-1]["direct_requests"],
             max(x["max_per_file"] for x in gr), mib(max(x["rss_peak_kib"] for x in gr))))
+        if all("wall_proxy" in x for x in gr):
+            out.append("\nReference for what any proxy hop costs here: each round also downloads "
+                       "through nginx configured as a plain reverse proxy of the fake upstream "
+                       "(no cache, nothing written, keep-alive to the upstream).\n")
+            out.append("| nginx pass-through wall s | pass-through / direct | goproxyd / nginx pass-through "
+                       "| same files | goproxyd CPU s (user+sys, whole run) |")
+            out.append("|---|---|---|---|---|")
+            out.append("| %s | %s | %s | %s | %s |\n" % (
+                spread([x["wall_proxy"] for x in gr]),
+                spread([x["wall_proxy"] / x["wall_direct"] for x in gr]),
+                spread([x["wall_goproxyd"] / x["wall_proxy"] for x in gr]),
+                "yes" if all(x["same_files_proxy"] for x in gr) else "NO",
+                spread([x["cpu_goproxyd"] for x in gr])))
     else:
         out.append("(not run)")
     out.append("")
