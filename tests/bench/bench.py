@@ -322,8 +322,9 @@ def start_goproxyd(tmp, name, cache, upstream_port, extra=()):
     argv = [BIN, "-listen", "127.0.0.1:%d" % port, "-cacheDir", cache,
             "-proxy", "http://127.0.0.1:%d" % upstream_port, "-threads", str(THREADS)] \
         + BIN_FLAGS + list(extra)
-    note_cmd("goproxyd (%s)" % name, re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT",
-                                            " ".join(argv).replace(tmp, "$TMP")))
+    line = " ".join(argv).replace(tmp, "$TMP")
+    line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", line)
+    note_cmd("goproxyd (%s)" % name, re.sub(r"(graph-cache-)\d+", r"\1N", line))
     p = Proc("goproxyd-" + name, argv, os.path.join(tmp, "goproxyd-%s.log" % name))
     wait_port(port, p)
     p.port = port
@@ -332,7 +333,7 @@ def start_goproxyd(tmp, name, cache, upstream_port, extra=()):
 
 # ------------------------------------------------------------------ nginx
 
-NGINX_CONF = """\
+NGINX_MAIN = """\
 daemon off;
 master_process on;
 worker_processes {threads};
@@ -345,12 +346,17 @@ events {{
 }}
 http {{
     access_log off;
-    sendfile on;
-    tcp_nopush on;
     tcp_nodelay on;
     keepalive_timeout 65;
-    keepalive_requests 1000000;
     client_body_temp_path {dir}/body;
+{http}}}
+"""
+
+# workloads 1-4 and 6: static files with sendfile
+NGINX_STATIC = """\
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
     types {{
         application/json info;
         application/zip zip;
@@ -367,28 +373,11 @@ http {{
         listen 127.0.0.1:{port2};
         root {updir};
     }}
-}}
 """
-
 
 # workload 5 reference: nginx as a plain reverse proxy of the fake upstream
 # (no cache, no disk): what one extra HTTP hop costs on this machine.
-NGINX_PROXY_CONF = """\
-daemon off;
-master_process on;
-worker_processes {threads};
-user root;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{
-    worker_connections 4096;
-    use epoll;
-}}
-http {{
-    access_log off;
-    tcp_nodelay on;
-    keepalive_timeout 65;
-    client_body_temp_path {dir}/body;
+NGINX_PROXY = """\
     proxy_temp_path {dir}/proxy;
     upstream fake {{
         server 127.0.0.1:{upstream};
@@ -402,44 +391,43 @@ http {{
             proxy_set_header Connection "";
         }}
     }}
-}}
 """
 
 
-def start_nginx_proxy(tmp, upstream_port):
-    d = os.path.join(tmp, "nginx-proxy")
+def launch_nginx(tmp, name, what, http, **fmt):
+    """Writes tmp/NAME/nginx.conf (NGINX_MAIN around http) and starts it."""
+    d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
-    port = free_port()
-    conf = NGINX_PROXY_CONF.format(threads=THREADS, dir=d, port=port, upstream=upstream_port)
+    conf = NGINX_MAIN.format(threads=THREADS, dir=d, http=http.format(dir=d, **fmt))
     cpath = os.path.join(d, "nginx.conf")
     with open(cpath, "w") as f:
         f.write(conf)
     argv = ["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", cpath]
-    note_cmd("nginx pass-through proxy (workload 5 reference)", [a.replace(tmp, "$TMP") for a in argv])
-    p = Proc("nginx-proxy", argv, os.path.join(d, "stdout.log"))
+    note_cmd(what, [a.replace(tmp, "$TMP") for a in argv])
+    p = Proc(name, argv, os.path.join(d, "stdout.log"))
+    p.conf = conf.replace(tmp, "$TMP")
+    return p
+
+
+def start_nginx_proxy(tmp, upstream_port):
+    port = free_port()
+    p = launch_nginx(tmp, "nginx-proxy", "nginx pass-through proxy (workload 5 reference)",
+                     NGINX_PROXY, port=port, upstream=upstream_port)
     wait_port(port, p)
     p.port = port
     return p
 
 
 def start_nginx(tmp, cache, updir):
-    d = os.path.join(tmp, "nginx")
-    os.makedirs(d, exist_ok=True)
     port, port2 = free_port(), free_port()
-    conf = NGINX_CONF.format(threads=THREADS, dir=d, port=port, port2=port2, cache=cache, updir=updir)
-    cpath = os.path.join(d, "nginx.conf")
-    with open(cpath, "w") as f:
-        f.write(conf)
-    argv = ["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", cpath]
-    note_cmd("nginx", [a.replace(tmp, "$TMP") for a in argv])
-    p = Proc("nginx", argv, os.path.join(d, "stdout.log"))
+    p = launch_nginx(tmp, "nginx", "nginx", NGINX_STATIC, port=port, port2=port2,
+                     cache=cache, updir=updir)
     wait_port(port, p)
     wait_port(port2, p)
     deadline = time.monotonic() + 10
     while len(children(p.pid)) < THREADS and time.monotonic() < deadline:
         time.sleep(0.05)
     p.port, p.port2 = port, port2
-    p.conf = conf.replace(tmp, "$TMP")
     return p
 
 
@@ -1109,7 +1097,7 @@ def profile_section(res):
         out.append("Syscalls per response, workload %s:\n" % ("1 (.info)" if w == "info" else "3 (8 MiB zip)"))
         out.append("| syscall | goproxyd | nginx |")
         out.append("|---|---|---|")
-        keys = sorted(set(sg) | set(sn), key=lambda k: (k != "raw_syscalls", -max(sg.get(k, 0), sn.get(k, 0))))
+        keys = sorted(set(sg) | set(sn), key=lambda k: (k != "raw_syscalls", -max(sg.get(k, 0), sn.get(k, 0)), k))
         for k in keys:
             a, b = sg.get(k, 0), sn.get(k, 0)
             if max(a, b) < 0.01:
