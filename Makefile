@@ -98,6 +98,7 @@ install: goproxyd
 	sed 's|/usr/local/sbin/goproxyd|$(BINDIR)/goproxyd|' systemd/goproxyd.service \
 		> $(DESTDIR)$(UNITDIR)/goproxyd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/goproxyd.service
+	install -m 0644 systemd/goproxyd.socket $(DESTDIR)$(UNITDIR)/goproxyd.socket
 
 clean:
 	rm -rf build build-san goproxyd

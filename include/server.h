@@ -12,12 +12,16 @@
 #ifndef GOPROXYD_SERVER_H
 #define GOPROXYD_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
 
-/* Serves on the listening socket listen_fd (ownership passes to the server). */
-int server_start(const struct config *cfg, int listen_fd);
+/* Serves on the listening socket listen_fd (ownership passes to the
+ * server).  Each serving thread gets a socket of its own bound with
+ * SO_REUSEPORT, unless shared is set (a socket from systemd): then they all
+ * accept from listen_fd. */
+int server_start(const struct config *cfg, int listen_fd, bool shared);
 /* Stops accepting connections; requests already in progress go on. */
 void server_quiesce(void);
 /* Requests received and not yet completely answered. */

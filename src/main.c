@@ -108,14 +108,62 @@ static int listen_host(const char *host, const char *port)
 	return fd;
 }
 
-static int open_listener(const struct config *cfg)
+/* The listening socket systemd passed (a goproxyd.socket unit, or
+ * systemd-socket-activate): -1 if none, -2 if what was passed is unusable.
+ * sd_listen_fds() also clears LISTEN_* so nothing we start inherits them. */
+static int activated_listener(void)
 {
-	int fd = cfg->listen_host ? listen_host(cfg->listen_host, cfg->listen_port)
-	                          : listen_any(cfg->listen_port);
+	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START;
 
+	if (n == 0)
+		return -1;
+	if (n < 0) {
+		log_error("socket activation: %s", strerror(-n));
+		return -2;
+	}
+	if (n > 1) {
+		log_error("socket activation: %d sockets passed; goproxyd serves on exactly one", n);
+		return -2;
+	}
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		log_error("socket activation: fd %d is not a listening stream socket", fd);
+		return -2;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		log_error("socket activation: %s", strerror(errno));
+		return -2;
+	}
+	return fd;
+}
+
+static char listening[160];   /* for the start-up line */
+
+/* Sets *shared when the socket came from systemd: it is then not ours to
+ * clone with SO_REUSEPORT (systemd bound it, as another user). */
+static int open_listener(const struct config *cfg, bool *shared)
+{
+	int fd = activated_listener();
+
+	*shared = fd != -1;
+	if (fd >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		char host[64] = "?", port[16] = "?";
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+			getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+			            NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(listening, sizeof listening, "%s port %s (socket from systemd; -listen not used)",
+		         host, port);
+	}
+	if (fd != -1)
+		return fd;
+	snprintf(listening, sizeof listening, "%s:%s", cfg->listen_host ? cfg->listen_host : "",
+	         cfg->listen_port);
+	fd = cfg->listen_host ? listen_host(cfg->listen_host, cfg->listen_port)
+	                      : listen_any(cfg->listen_port);
 	if (fd < 0)
-		log_error("cannot listen on %s:%s: %s", cfg->listen_host ? cfg->listen_host : "",
-		          cfg->listen_port, strerror(errno));
+		log_error("cannot listen on %s: %s", listening, strerror(errno));
 	return fd;
 }
 
@@ -164,8 +212,8 @@ static void describe(const struct config *cfg)
 		                      i + 1 < cfg->n_upstreams
 		                          ? (cfg->upstreams[i].fallback_on_error ? "|" : ",")
 		                          : "");
-	log_info("goproxyd %s listening on %s:%s, cache %s, upstream %s", GOPROXYD_VERSION,
-	         cfg->listen_host ? cfg->listen_host : "", cfg->listen_port, cfg->cache_dir, ups);
+	log_info("goproxyd %s listening on %s, cache %s, upstream %s", GOPROXYD_VERSION,
+	         listening, cfg->cache_dir, ups);
 }
 
 /* Everything main() starts, in order; returns 0, 1 (runtime error) or 2
@@ -173,6 +221,7 @@ static void describe(const struct config *cfg)
 static int start(const struct config *cfg)
 {
 	char why[256];
+	bool shared;
 	int r, fd;
 
 	if ((r = cache_init(cfg->cache_dir, true)) < 0) {
@@ -192,9 +241,9 @@ static int start(const struct config *cfg)
 	metrics_init(cfg);
 	if (gc_start(cfg) < 0)
 		return 1;
-	if ((fd = open_listener(cfg)) < 0 || verify_start() < 0 || upstream_start(cfg) < 0)
+	if ((fd = open_listener(cfg, &shared)) < 0 || verify_start() < 0 || upstream_start(cfg) < 0)
 		return 1;
-	if (server_start(cfg, fd) < 0) {
+	if (server_start(cfg, fd, shared) < 0) {
 		log_error("cannot start the HTTP server");
 		return 1;
 	}

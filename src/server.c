@@ -1,6 +1,7 @@
 /* server: see include/server.h. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -837,7 +838,7 @@ static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int 
 	    MHD_OPTION_END);
 }
 
-int server_start(const struct config *c, int listen_fd)
+int server_start(const struct config *c, int listen_fd, bool shared)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)(cpus > 0 ? cpus : 1);
@@ -859,7 +860,9 @@ int server_start(const struct config *c, int listen_fd)
 	if (threads > MAX_DAEMONS)
 		threads = MAX_DAEMONS;
 	for (unsigned i = 0; i < threads; i++) {
-		int fd = i == 0 ? listen_fd : clone_listener(listen_fd);
+		/* A dup per daemon: each closes its own when it stops. */
+		int fd = i == 0 ? listen_fd
+		         : shared ? fcntl(listen_fd, F_DUPFD_CLOEXEC, 0) : clone_listener(listen_fd);
 
 		if (fd < 0) {
 			log_warn("serving with %u threads: cannot add a listening socket: %s", i,

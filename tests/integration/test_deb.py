@@ -27,6 +27,7 @@ from harness import REPO, Runner, TestFailure, TestSkip, check, eq, make_tmp, ti
 R = Runner(default_timeout=120)
 
 UNIT = "./lib/systemd/system/goproxyd.service"
+SOCKET_UNIT = "./lib/systemd/system/goproxyd.socket"
 BINARY = "./usr/sbin/goproxyd"
 MANPAGE = "./usr/share/man/man8/goproxyd.8.gz"
 NEED = "apt-get install -y dpkg-dev debhelper lintian"
@@ -134,7 +135,8 @@ def test_deb_contents():
         parts = line.split()
         if len(parts) >= 6:
             entries[parts[5]] = parts[0]
-    for path, mode in ((BINARY, "-rwxr-xr-x"), (MANPAGE, "-rw-r--r--"), (UNIT, "-rw-r--r--")):
+    for path, mode in ((BINARY, "-rwxr-xr-x"), (MANPAGE, "-rw-r--r--"), (UNIT, "-rw-r--r--"),
+                       (SOCKET_UNIT, "-rw-r--r--")):
         check(path in entries, "%s not in the package; contents:\n%s" % (path, out))
         eq(entries[path], mode, "mode of %s" % path)
     local = [p for p in entries if p.startswith("./usr/local")]
@@ -176,6 +178,8 @@ def test_deb_unit():
     check("deb-systemd-helper enable 'goproxyd.service'" in text or
           'deb-systemd-helper enable "goproxyd.service"' in text,
           "postinst does not enable goproxyd.service:\n%s" % text)
+    # The socket unit is shipped for socket activation, but not enabled.
+    check("goproxyd.socket" not in text, "postinst touches goproxyd.socket:\n%s" % text)
     for script in glob.glob(os.path.join(ctl, "p*")):
         with open(script, encoding="utf-8", errors="replace") as f:
             s = f.read()
@@ -188,9 +192,12 @@ def test_deb_unit():
         local = os.path.join(C.tmp, "goproxyd.service")
         with open(local, "w", encoding="utf-8") as f:
             f.write(unit.replace("/usr/sbin/goproxyd", os.path.join(root, "usr/sbin/goproxyd")))
+        # The socket unit beside it: verify checks that its service exists.
+        shutil.copy(os.path.join(root, SOCKET_UNIT), os.path.join(C.tmp, "goproxyd.socket"))
         # --man=no: goproxyd(8) is not installed on this machine, only unpacked.
-        rc, out = run([sa, "verify", "--man=no", local], timeout_s=60)
-        eq(rc, 0, "systemd-analyze verify of the packaged unit (%s)" % tail(out, 600))
+        for name in ("goproxyd.service", "goproxyd.socket"):
+            rc, out = run([sa, "verify", "--man=no", os.path.join(C.tmp, name)], timeout_s=60)
+            eq(rc, 0, "systemd-analyze verify of the packaged %s (%s)" % (name, tail(out, 600)))
 
 
 def test_deb_binary_runs():

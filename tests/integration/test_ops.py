@@ -1342,6 +1342,94 @@ def test_sd_notify():
             s.close()
 
 
+class ActivatedDaemon(Daemon):
+    """goproxyd started by systemd-socket-activate, which binds self.port,
+    passes it as fd 3 (LISTEN_FDS=1) and execs goproxyd on the first
+    connection.  goproxyd's own -listen names another port, which must stay
+    unbound."""
+
+    def __init__(self, *a, **kw):
+        Daemon.__init__(self, *a, **kw)
+        self.unused_port = free_port()
+
+    def args(self):
+        a = Daemon.args(self)
+        a[a.index("-listen") + 1] = "127.0.0.1:%d" % self.unused_port
+        return ["systemd-socket-activate", "-l", "127.0.0.1:%d" % self.port] + a
+
+
+def need_socket_activate():
+    if subprocess.run(["sh", "-c", "command -v systemd-socket-activate"],
+                      stdout=subprocess.DEVNULL).returncode != 0:
+        raise TestSkip("systemd-socket-activate not installed (Debian package systemd)")
+
+
+@checked
+def test_socket_activation():
+    """A socket passed by systemd replaces -listen, is shared by every
+    serving thread, and SIGTERM still stops goproxyd cleanly."""
+    need_socket_activate()
+    d = ActivatedDaemon(os.path.join(newdir("activated"), "cache"), C.A.url, ["-threads", "2"])
+    C.daemons.append(d)
+    d.start()
+    eq(probe(d, "/healthz").status, 200, "/healthz on the passed socket")
+    expect_body(get(d.port, p(LIBA, "v1.0.0", "zip")), tree(LIBA, "v1.0.0", "zip"), "zip (miss)")
+    r = get(d.port, p(LIBA, "v1.0.0", "zip"))
+    eq((r.h("X-Goproxyd-Cache") or "").lower(), "hit", "second request")
+    # Both serving threads accept from the one socket: many connections at once.
+    results = []
+
+    def one():
+        results.append(get(d.port, p(LIBA, "v1.0.0", "info")).status)
+    threads = [threading.Thread(target=one) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    eq(results, [200] * 40, "40 concurrent requests on the passed socket")
+    s = socket.socket()
+    try:
+        s.settimeout(2)
+        check(s.connect_ex(("127.0.0.1", d.unused_port)) != 0, "-listen port was bound too")
+    finally:
+        s.close()
+    check("socket from systemd" in log_text(d), "start-up line does not name the passed socket: %s"
+          % d.log_tail(300))
+
+
+@checked
+def test_socket_activation_two_sockets_refused():
+    """Two passed sockets are refused at start with a clear error and exit
+    status 1, rather than serving on one of them at random."""
+    need_socket_activate()
+    dd = newdir("activated2")
+    p1, p2 = free_port(), free_port()
+    args = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % p1, "-l", "127.0.0.1:%d" % p2,
+            daemon_binary(), "-cacheDir", os.path.join(dd, "cache"), "-proxy", "off", "-sumdb", "off"]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 10
+        s = None
+        while time.time() < deadline:   # the first connection makes it exec goproxyd
+            s = socket.socket()
+            if s.connect_ex(("127.0.0.1", p1)) == 0:
+                break
+            s.close()
+            s = None
+            time.sleep(0.05)
+        check(s is not None, "systemd-socket-activate did not listen on %d" % p1)
+        s.close()
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        raise TestFailure("goproxyd kept running with two passed sockets")
+    text = out.decode("utf-8", "replace")
+    eq(proc.returncode, 1, "exit status with two passed sockets (output: %s)" % text.strip()[-300:])
+    check("2 sockets passed" in text, "no clear error for two passed sockets: %r" % text[-300:])
+
+
 TESTS = [
     test_metrics_format, test_metrics_counters, test_metrics_cache_usage, test_metrics_inflight_waiters,
     test_metrics_stale,
@@ -1350,7 +1438,7 @@ TESTS = [
     test_tls_serving, test_tls_flag_pairing, test_tls_gocmd,
     test_auth_basic, test_auth_plaintext_refused, test_auth_gocmd_https,
     test_netrc_upstream_auth, test_netrc_proxy_url_credentials_refused, test_proxy_url_credentials_not_echoed,
-    test_sd_notify,
+    test_sd_notify, test_socket_activation, test_socket_activation_two_sockets_refused,
 ]
 
 
