@@ -89,8 +89,9 @@ void cache_tmp_discard(struct cache_tmp *t);
 /* Publishes a small in-memory body under key (create, write, publish). */
 int cache_store_bytes(const char *key, const void *buf, size_t len);
 
-/* Can files be created in the cache directory right now? */
-bool cache_writable(void);
+/* NULL if files can be created in the cache directory right now, else why
+ * not ("is on a read-only file system", ...), to follow "cache directory". */
+const char *cache_unwritable(void);
 
 /* Files and bytes in the cache: counted by the start-up walk, then kept
  * up to date as files are published. */

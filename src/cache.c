@@ -281,13 +281,21 @@ void cache_tmp_discard(struct cache_tmp *t)
 	t->dirfd = -1;
 }
 
-bool cache_writable(void)
+const char *cache_unwritable(void)
 {
-	/* faccessat ignores a read-only mount for root: ask statvfs too. */
 	struct statvfs sv;
+	struct stat st;
 
-	return faccessat(root_fd, ".", W_OK, AT_EACCESS) == 0 && fstatvfs(root_fd, &sv) == 0 &&
-	       !(sv.f_flag & ST_RDONLY);
+	/* The directory goproxyd opened at start-up was deleted (or renamed
+	 * away and deleted): nothing can be created in it any more. */
+	if (fstat(root_fd, &st) < 0 || st.st_nlink == 0)
+		return "was removed while goproxyd runs; restart goproxyd";
+	/* faccessat ignores a read-only mount for root: ask statvfs too. */
+	if (fstatvfs(root_fd, &sv) < 0 || (sv.f_flag & ST_RDONLY))
+		return "is on a read-only file system";
+	if (faccessat(root_fd, ".", W_OK, AT_EACCESS) < 0)
+		return "is not writable";
+	return NULL;
 }
 
 void cache_set_usage(uint64_t files, uint64_t bytes)

@@ -485,8 +485,10 @@ static enum MHD_Result send_text(struct ctx *x, unsigned status, const char *typ
  * last time they were asked (or nothing is fetched). */
 static enum MHD_Result answer_readyz(struct ctx *x)
 {
-	if (!cache_writable())
-		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: cache directory is not writable");
+	const char *why = cache_unwritable();
+
+	if (why)
+		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: cache directory %s", why);
 	if (!cfg->offline && !upstream_reachable())
 		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                  "not ready: no upstream answered the last attempt");

@@ -20,6 +20,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -680,6 +681,24 @@ def test_readyz_readonly_cache():
     finish_daemons()
     C.mounts.remove(cache)
     umount(cache)
+
+
+@checked
+def test_readyz_cache_removed():
+    """A cache directory deleted under a running goproxyd can take no more
+    files (its open directory is gone): /readyz says so, and why."""
+    cache = os.path.join(newdir("removed"), "cache")
+    d = daemon(cache=cache)
+    eq(probe(d, "/readyz").status, 200, "/readyz at start")
+    expect_body(get(d.port, p(LIBA, "v1.0.0", "mod")), tree(LIBA, "v1.0.0", "mod"), "mod")
+    shutil.rmtree(cache)
+    r = probe(d, "/readyz")
+    eq(r.status, 503, "/readyz after the cache directory was removed")
+    check(b"removed" in r.body, "/readyz body does not say the directory was removed: %r" % r.body[:200])
+    eq(probe(d, "/healthz").status, 200, "/healthz after the cache directory was removed")
+    r = get(d.port, p(LIBA, "v1.1.0", "mod"))
+    eq(r.status, 404, "a miss once the cache directory is gone")
+    check(d.alive(), "daemon died when its cache directory was removed")
 
 
 @checked
@@ -1433,7 +1452,7 @@ def test_socket_activation_two_sockets_refused():
 TESTS = [
     test_metrics_format, test_metrics_counters, test_metrics_cache_usage, test_metrics_inflight_waiters,
     test_metrics_stale,
-    test_health_normal, test_readyz_upstream_down, test_readyz_recovers_without_traffic, test_readyz_readonly_cache, test_readyz_proxy_off,
+    test_health_normal, test_readyz_upstream_down, test_readyz_recovers_without_traffic, test_readyz_readonly_cache, test_readyz_cache_removed, test_readyz_proxy_off,
     test_accesslog_text, test_accesslog_json, test_head_bytes, test_accesslog_sighup_reopen, test_accesslog_stderr,
     test_tls_serving, test_tls_flag_pairing, test_tls_gocmd,
     test_auth_basic, test_auth_plaintext_refused, test_auth_gocmd_https,
