@@ -44,8 +44,7 @@ struct pending {
 struct ctx {
 	struct MHD_Connection *conn;
 	struct request *req;         /* while being answered, else NULL */
-	struct pending *pending;     /* while waiting for a fetch */
-	bool waiting;
+	struct pending *pending;     /* while waiting for a fetch, else NULL */
 	bool head;
 	/* For metrics and the access log. */
 	enum req_kind kind;
@@ -388,7 +387,6 @@ static enum MHD_Result answer_result(struct ctx *x, struct fetch_result *res)
 {
 	struct cache_entry e;
 
-	x->waiting = false;
 	switch (res->status) {
 	case FETCH_OK:
 		e.fd = res->fd;
@@ -561,7 +559,6 @@ static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 	p->w.wake = wake;
 	x->pending = p;
 	x->req = &p->req;
-	x->waiting = true;
 	flight_join(&p->req, key, &p->w, hold, x);
 	return MHD_YES;
 }
@@ -624,7 +621,7 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 
 	x->req = &req;
 	ret = route_and_answer(x, url, method);
-	if (!x->waiting)
+	if (x->pending == NULL)
 		x->req = NULL;
 	return ret;
 }
@@ -650,7 +647,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		x->req = NULL;
 		x->pending = NULL;
 		x->kind = REQ_LIST;   /* read only once routed */
-		x->waiting = x->head = x->routed = false;
+		x->head = x->routed = false;
 		x->status = 0;
 		x->bytes = 0;
 		x->start_us = now_us();
@@ -665,7 +662,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;   /* no endpoint takes a body: discard it */
 		return MHD_YES;
 	}
-	if (x->waiting)
+	if (x->pending)
 		return answer_fetched(x);
 	return answer(x, url, method);
 }
