@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (check_clean_exits, Daemon, Runner, check, daemon_binary, eq, free_port, get,  # noqa: E402
+from harness import (check_clean_exits, Daemons, Runner, check, daemon_binary, eq, free_port, get,  # noqa: E402
                      make_tmp, norm_ct, read, timeout, tmp_leftovers)
 
 LIBA = "example.com/liba"
@@ -49,13 +49,11 @@ class Ctx:
     A = None
     B = None
     ups = []
-    daemons = []
-    exits = []         # (exit status, log, log tail) of every daemon stopped with SIGTERM
     mounts = []
-    n = 0
 
 
 C = Ctx()
+D = Daemons()
 
 
 def note(msg):
@@ -65,7 +63,7 @@ def note(msg):
 # ------------------------------------------------------------------ fixtures
 
 def setup():
-    C.tmp = make_tmp("goproxyd-faults-", R)
+    C.tmp = D.tmp = make_tmp("goproxyd-faults-", R)
     C.tree = os.path.join(C.tmp, "tree")
     C.files = dict(mkmodules.generate(C.tree)["files"])
     C.A = fakeupstream.FakeUpstream(C.tree).start()
@@ -77,12 +75,7 @@ def setup():
 
 
 def stop_all():
-    while C.daemons:
-        d = C.daemons.pop()
-        alive = d.alive()
-        rc = d.stop(timeout=15)
-        if alive:
-            C.exits.append((rc, d.log_path, d.log_tail(400)))
+    D.stop_all()
     while C.ups:
         u = C.ups.pop()
         u.release_stalls()
@@ -91,15 +84,7 @@ def stop_all():
         umount(C.mounts.pop())
 
 
-def stop_one(d):
-    """SIGTERM one daemon now (its exit status is checked at the end)."""
-    if d in C.daemons:
-        C.daemons.remove(d)
-    alive = d.alive()
-    rc = d.stop(timeout=15)
-    if alive:
-        C.exits.append((rc, d.log_path, d.log_tail(400)))
-    return rc
+stop_one = D.stop   # its exit status is checked at the end
 
 
 def after_each():
@@ -109,19 +94,11 @@ def after_each():
         u.reset()
 
 
-def newdir(name):
-    C.n += 1
-    d = os.path.join(C.tmp, "t%02d-%s" % (C.n, name))
-    os.makedirs(d)
-    return d
+newdir = D.newdir
 
 
 def daemon(proxy=None, extra=(), cache=None, name="d", env=None):
-    if cache is None:
-        cache = os.path.join(newdir(name), "cache")
-    d = Daemon(cache, C.A.url if proxy is None else proxy, extra, env=env)
-    C.daemons.append(d)
-    return d.start()
+    return D.start(C.A.url if proxy is None else proxy, extra, cache, name, env)
 
 
 def p(module, version=None, kind="zip"):
@@ -651,7 +628,7 @@ def test_daemons_exited_cleanly():
     """Every daemon this suite stopped with SIGTERM exited 0 (under the
     sanitizers a leak or error report makes the status non-zero)."""
     stop_all()
-    note("%d daemons stopped with SIGTERM, all exited 0" % check_clean_exits(C.exits))
+    note("%d daemons stopped with SIGTERM, all exited 0" % check_clean_exits(D.exits))
 
 
 TESTS = [

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (check_clean_exits, Daemon, Runner, TestFailure, check, daemon_binary, eq, get,  # noqa: E402
+from harness import (check_clean_exits, Daemons, Runner, TestFailure, check, daemon_binary, eq, get,  # noqa: E402
                      make_tmp, norm_ct, raw_request, read, timeout, tmp_leftovers)
 
 LIBA = "example.com/liba"
@@ -50,12 +50,10 @@ class Ctx:
     files = None       # tree-relative path -> bytes (everything the upstreams serve)
     A = None           # shared fake upstream
     ups = []           # per-test fake upstreams (stopped after each test)
-    daemons = []
-    exits = []         # (exit status, log, log tail) of every daemon stopped with SIGTERM
-    n = 0
 
 
 C = Ctx()
+D = Daemons()
 
 
 def note(msg):
@@ -65,7 +63,7 @@ def note(msg):
 # ------------------------------------------------------------------ fixtures
 
 def setup():
-    C.tmp = make_tmp("goproxyd-load-", R)
+    C.tmp = D.tmp = make_tmp("goproxyd-load-", R)
     C.tree = os.path.join(C.tmp, "tree")
     info = mkmodules.generate(C.tree)
     C.files = dict(info["files"])
@@ -76,27 +74,14 @@ def setup():
 
 
 def stop_all():
-    while C.daemons:
-        d = C.daemons.pop()
-        alive = d.alive()
-        rc = d.stop(timeout=15)
-        if alive:
-            C.exits.append((rc, d.log_path, d.log_tail(400)))
+    D.stop_all()
     while C.ups:
         u = C.ups.pop()
         u.release_stalls()
         u.stop()
 
 
-def stop_one(d):
-    """SIGTERM one daemon now (its exit status is checked at the end)."""
-    if d in C.daemons:
-        C.daemons.remove(d)
-    alive = d.alive()
-    rc = d.stop(timeout=15)
-    if alive:
-        C.exits.append((rc, d.log_path, d.log_tail(400)))
-    return rc
+stop_one = D.stop   # its exit status is checked at the end
 
 
 def after_each():
@@ -105,11 +90,7 @@ def after_each():
     C.A.reset()
 
 
-def newdir(name):
-    C.n += 1
-    d = os.path.join(C.tmp, "t%02d-%s" % (C.n, name))
-    os.makedirs(d)
-    return d
+newdir = D.newdir
 
 
 def upstream():
@@ -121,11 +102,7 @@ def upstream():
 
 
 def daemon(proxy=None, extra=(), cache=None, name="d"):
-    if cache is None:
-        cache = os.path.join(newdir(name), "cache")
-    d = Daemon(cache, C.A.url if proxy is None else proxy, extra)
-    C.daemons.append(d)
-    return d.start()
+    return D.start(C.A.url if proxy is None else proxy, extra, cache, name)
 
 
 def p(module, version=None, kind="zip"):
@@ -689,7 +666,7 @@ def test_kill9_rounds_keep_cache_consistent():
         time.sleep(delay)
         tmps = tmp_leftovers(cache)
         d.kill9()
-        C.daemons.remove(d)
+        D.forget(d)
         for t in ths:
             t.join(10)
         C.A.release_stalls()
@@ -807,7 +784,7 @@ def test_daemons_exited_cleanly():
     """Every daemon this suite stopped with SIGTERM exited 0 (under the
     sanitizers a leak or error report makes the status non-zero)."""
     stop_all()
-    note("%d daemons stopped with SIGTERM, all exited 0" % check_clean_exits(C.exits))
+    note("%d daemons stopped with SIGTERM, all exited 0" % check_clean_exits(D.exits))
 
 
 TESTS = [

@@ -138,6 +138,49 @@ class Runner:
                 sys.stderr.write("cleanup: %s\n" % e)
 
 
+class Daemons:
+    """A suite's goproxyd processes and numbered test directories.  Every
+    daemon stopped with SIGTERM leaves (exit status, log, log tail) in
+    .exits, for check_clean_exits() at the end of the suite."""
+
+    def __init__(self):
+        self.tmp = None      # set by the suite's setup()
+        self.n = 0
+        self.running = []
+        self.exits = []
+
+    def newdir(self, name):
+        self.n += 1
+        d = os.path.join(self.tmp, "t%02d-%s" % (self.n, name))
+        os.makedirs(d)
+        return d
+
+    def start(self, proxy, extra=(), cache=None, name="d", env=None):
+        if cache is None:
+            cache = os.path.join(self.newdir(name), "cache")
+        d = Daemon(cache, proxy, extra, env=env)
+        self.running.append(d)
+        return d.start()
+
+    def forget(self, d):
+        """For a daemon the test killed itself: not stopped, not checked."""
+        self.running.remove(d)
+
+    def stop(self, d):
+        """SIGTERM one daemon now; returns its exit status."""
+        if d in self.running:
+            self.running.remove(d)
+        alive = d.alive()
+        rc = d.stop(timeout=15)
+        if alive:
+            self.exits.append((rc, d.log_path, d.log_tail(400)))
+        return rc
+
+    def stop_all(self):
+        while self.running:
+            self.stop(self.running[-1])
+
+
 def check_clean_exits(exits):
     """exits: (status, log path, log tail) of every daemon a suite stopped
     with SIGTERM; all must be 0 (under the sanitizers a leak or error report
