@@ -648,7 +648,8 @@ static void take_submitted(void)
 }
 
 /* Starts waiting jobs whose backoff has passed, oldest first, while there
- * is room.  Returns the delay until the next one is due, or -1. */
+ * is room, setting *started if it started any.  Returns the delay until
+ * the next one is due, or -1. */
 static int64_t start_due(bool *started)
 {
 	int64_t now = monotonic_ms(), next = -1;
@@ -677,6 +678,7 @@ static int64_t start_due(bool *started)
 	}
 }
 
+/* Temp files for the running transfers that have none yet. */
 static void open_tmps(void)
 {
 	for (struct job *j = running; j; j = j->next)
