@@ -27,8 +27,9 @@ struct upstream {
 /* A checksum database goproxyd proxies (-sumdb). */
 struct sumdb_conf {
 	char *name;              /* e.g. "sum.golang.org"; also its cache directory */
-	char *url;               /* base URL, no trailing '/' */
+	char *url;               /* base URL, no trailing '/' (https://NAME unless given) */
 	char *key;               /* verifier key "name+hash+base64", or NULL */
+	bool discover;           /* no URL given: try the -proxy entries first (sumdburl.h) */
 };
 
 /* The go command's built-in key for sum.golang.org (modfetch/key.go). */
@@ -86,8 +87,9 @@ const char *config_parse_proxy(const char *list, struct upstream **ups,
 void config_free_upstreams(struct upstream *ups, size_t n);
 
 /* -sumdb grammar: "off", or comma-separated entries NAME, KEY, NAME=URL or
- * KEY=URL, where KEY is a verifier key "name+hash+base64".  The URL
- * defaults to https://NAME; sum.golang.org's key is built in. */
+ * KEY=URL, where KEY is a verifier key "name+hash+base64".  Without a URL,
+ * url is https://NAME and discover is set; sum.golang.org's key is built
+ * in. */
 const char *config_parse_sumdb(const char *list, struct sumdb_conf **dbs, size_t *n);
 void config_free_sumdbs(struct sumdb_conf *dbs, size_t n);
 

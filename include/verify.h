@@ -14,8 +14,9 @@
  * Contract: verify_file() is the synchronous check (used by the verifier
  * thread and by `goproxyd verify`); it returns 0, or -1 with a one-line
  * reason.  verify_submit() queues a check on the verifier thread, which
- * calls done() exactly once, with NULL for a file that passed.  Nothing
- * here blocks a serving thread.
+ * calls done() exactly once, with NULL for a file that passed;
+ * verify_locate_submit() likewise queues the decision of where a database
+ * is reached (sumdburl.h).  Nothing here blocks a serving thread.
  */
 #ifndef GOPROXYD_VERIFY_H
 #define GOPROXYD_VERIFY_H
@@ -46,6 +47,10 @@ int verify_file(const struct request *r, int fd, char *reason, size_t n);
 int verify_hash(const struct request *r, int fd, char *out, char *reason, size_t n);
 /* fd stays the caller's and must stay open until done() is called. */
 void verify_submit(const struct request *r, int fd, verify_done_fn done, void *arg);
+/* Decides where db is reached (sumdb_url()) on the verifier thread, which
+ * may wait on the network, then calls done() with NULL or the reason it is
+ * unavailable. */
+void verify_locate_submit(const struct sumdb_conf *db, verify_done_fn done, void *arg);
 
 /* Files rejected so far. */
 uint64_t verify_rejected(void);

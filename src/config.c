@@ -1131,6 +1131,7 @@ parse_sumdb_entry(const char *s, const char *e, struct sumdb_conf *db)
 	else {
 		url = xreallocarray(NULL, strlen(db->name) + 9, 1);
 		sprintf(url, "https://%s", db->name);
+		db->discover = true;
 	}
 	why = config_parse_proxy(url, &ups, &n, &off);
 	free(url);
@@ -1226,7 +1227,8 @@ static const struct flag flags[] = {
 	  "or served" },
 	{ "sumdb", F_FUNC, 0, 0, 0, set_sumdb, "list", "sum.golang.org",
 	  "checksum databases to proxy: NAME, KEY (name+hash+base64),\n    \t"
-	  "either optionally =URL; 'off' for none" },
+	  "either optionally =URL (else via the first -proxy that supports it,\n    \t"
+	  "or https://NAME); 'off' for none" },
 	{ "noSumPatterns", F_FUNC, 0, 0, 0, set_nosum, "patterns", "",
 	  "comma-separated globs of modules never looked up in a checksum database" },
 	{ "cacheExpire", F_DURATION, OFF(cache_expire_ms), 0, DURATION_MAX_MS,

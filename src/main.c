@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "sumdburl.h"
 #include "upstream.h"
 #include "verify.h"
 #include "verifycmd.h"
@@ -232,6 +233,8 @@ static int start(const struct config *cfg)
 		log_error("-authFile %s: %s", cfg->auth_file, why);
 		return 2;
 	}
+	if (sumdb_url_init(cfg) < 0)
+		return 1;
 	if (verify_init(cfg) < 0)
 		return 2;
 	if ((r = accesslog_open(cfg->access_log, cfg->log_json)) < 0) {
@@ -255,6 +258,7 @@ static void stop_services(void)
 {
 	upstream_stop(0);
 	verify_stop(0);
+	sumdb_url_free();
 	server_stop();
 	gc_stop();
 	accesslog_close();

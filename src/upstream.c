@@ -15,6 +15,7 @@
 #include "gc.h"
 #include "log.h"
 #include "metrics.h"
+#include "sumdburl.h"
 #include "upstream.h"
 #include "validate.h"
 #include "verify.h"
@@ -120,8 +121,9 @@ static void build_url(struct job *j)
 	char v[3 * MP_VERSION_MAX];
 
 	if (r->kind == REQ_SUMDB) {
+		/* decided before the first attempt: see start_due() */
 		path_escape(path, sizeof path, r->sumdb_rest);
-		snprintf(j->url, sizeof j->url, "%s/%s", cfg->sumdbs[r->sumdb_db].url, path);
+		snprintf(j->url, sizeof j->url, "%s/%s", sumdb_url_known(&cfg->sumdbs[r->sumdb_db]), path);
 		return;
 	}
 	path_escape(path, sizeof path, r->esc_path);
@@ -647,6 +649,30 @@ static void take_submitted(void)
 	}
 }
 
+/* Runs on the verifier thread once a checksum database's URL is decided. */
+static void on_located(void *arg, const char *reason)
+{
+	struct job *j = arg;
+
+	if (reason == NULL) {
+		requeue(j, 0);
+		return;
+	}
+	set_error(j, "%s", reason);
+	log_warn("%s", j->error);
+	finish(j, FETCH_FAILED, -1, j->error);
+}
+
+/* Can j be sent now?  Not a checksum-database request whose database's URL
+ * is still to be decided: that may wait on the network, so the verifier
+ * thread decides it (then on_located() requeues j). */
+static bool located(const struct job *j)
+{
+	const struct request *r = &j->flight->req;
+
+	return r->kind != REQ_SUMDB || sumdb_url_known(&cfg->sumdbs[r->sumdb_db]) != NULL;
+}
+
 /* Starts waiting jobs whose backoff has passed, oldest first, while there
  * is room, setting *started if it started any.  Returns the delay until
  * the next one is due, or -1. */
@@ -671,7 +697,9 @@ static int64_t start_due(bool *started)
 			return next < 0 ? -1 : next - now;
 		oldest = *pick;
 		*pick = oldest->next;
-		if (start_attempt(oldest) < 0)
+		if (!located(oldest))
+			verify_locate_submit(&cfg->sumdbs[oldest->flight->req.sumdb_db], on_located, oldest);
+		else if (start_attempt(oldest) < 0)
 			finish(oldest, FETCH_FAILED, -1, oldest->error);
 		else
 			*started = true;

@@ -14,6 +14,7 @@
 #include "dirhash.h"
 #include "log.h"
 #include "note.h"
+#include "sumdburl.h"
 #include "tlog.h"
 #include "upstream.h"
 #include "verify.h"
@@ -34,6 +35,7 @@ struct vdb {
 
 struct item {
 	struct item *next;
+	const struct sumdb_conf *locate;   /* set: decide where it is reached, no file */
 	struct request req;
 	int fd;
 	verify_done_fn done;
@@ -98,11 +100,14 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl
 static long db_get(const char *rest, struct body *b, char *reason, size_t n)
 {
 	char url[4096], err[CURL_ERROR_SIZE] = "";
+	const char *base = sumdb_url(db.conf, reason, n);
 	long status = -1;
 	CURLcode cc;
 	CURL *e;
 
-	snprintf(url, sizeof url, "%s/%s", db.conf->url, rest);
+	if (base == NULL)
+		return -1;
+	snprintf(url, sizeof url, "%s/%s", base, rest);
 	if ((e = upstream_easy(url)) == NULL)
 		return fail(reason, n, "out of memory");
 	b->data = NULL;
@@ -495,6 +500,8 @@ static void *verifier_main(void *arg)
 	while ((it = next_item()) != NULL) {
 		if (atomic_load(&stopping) && monotonic_ms() >= stop_deadline)
 			it->done(it->arg, "goproxyd is shutting down");
+		else if (it->locate)
+			it->done(it->arg, sumdb_url(it->locate, reason, sizeof reason) ? NULL : reason);
 		else if (verify_file(&it->req, it->fd, reason, sizeof reason) < 0) {
 			log_warn("rejected %s@%s: %s", it->req.path, it->req.version, reason);
 			it->done(it->arg, reason);
@@ -513,6 +520,15 @@ int verify_start(void)
 	return 0;
 }
 
+static void enqueue(struct item *it)
+{
+	pthread_mutex_lock(&qlock);
+	*queue_tail = it;
+	queue_tail = &it->next;
+	pthread_cond_signal(&qcond);
+	pthread_mutex_unlock(&qlock);
+}
+
 void verify_submit(const struct request *r, int fd, verify_done_fn done, void *arg)
 {
 	struct item *it = calloc(1, sizeof *it);
@@ -525,11 +541,22 @@ void verify_submit(const struct request *r, int fd, verify_done_fn done, void *a
 	it->fd = fd;
 	it->done = done;
 	it->arg = arg;
-	pthread_mutex_lock(&qlock);
-	*queue_tail = it;
-	queue_tail = &it->next;
-	pthread_cond_signal(&qcond);
-	pthread_mutex_unlock(&qlock);
+	enqueue(it);
+}
+
+void verify_locate_submit(const struct sumdb_conf *db, verify_done_fn done, void *arg)
+{
+	struct item *it = calloc(1, sizeof *it);
+
+	if (it == NULL) {
+		done(arg, "out of memory");
+		return;
+	}
+	it->locate = db;
+	it->fd = -1;
+	it->done = done;
+	it->arg = arg;
+	enqueue(it);
 }
 
 void verify_stop(int64_t deadline_ms)

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "dirhash.h"
 #include "modpath.h"
+#include "sumdburl.h"
 #include "upstream.h"
 #include "verify.h"
 #include "verifycmd.h"
@@ -230,7 +231,8 @@ int verifycmd_main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (upstream_init(&cfg) < 0 || verify_init(&cfg) < 0) {
+	if (upstream_init(&cfg) < 0 || sumdb_url_init(&cfg) < 0 || verify_init(&cfg) < 0) {
+		sumdb_url_free();
 		cache_shutdown();
 		config_free(&cfg);
 		return 2;
@@ -240,6 +242,7 @@ int verifycmd_main(int argc, char **argv)
 	if (nftw(run.dir, visit, 32, FTW_PHYS) < 0)
 		fprintf(stderr, "goproxyd verify: walking %s: %s\n", run.dir, strerror(errno));
 	printf("verified %u, failed %u, skipped %u\n", run.verified, run.failed, run.skipped);
+	sumdb_url_free();
 	cache_shutdown();
 	config_free(&cfg);
 	for (size_t i = 0; i < run.n_sums; i++) {

@@ -857,6 +857,26 @@ def test_go_through_proxy_sumdb():
 
 @checked
 @timeout(150)
+def test_go_through_chained_proxies():
+    """Two goproxyds in a row, only the second with the database's URL: the
+    first finds the database through it (/sumdb/NAME/supported), as the go
+    command finds it through the first.  The go command's verification and
+    goproxyd's both pass, and every lookup reaches the database once."""
+    db = new_db()
+    tmp = newdir("go-chain")
+    front = daemon(db, name="front")
+    d = daemon(sumdb=db.vkey, proxy=front.url, cache=os.path.join(tmp, "cache"))
+    build_app(go_env(tmp, d.url, db.vkey), tmp, "GOSUMDB=<vkey> through two goproxyds")
+    for m, v in mkmodules.APP_GO_MOD_REQUIRES:
+        rest = lookup_rest(m, v)
+        eq(db.count("^/" + re.escape(rest) + "$"), 1, "database lookups of %s@%s" % (m, v))
+        for g in (d, front):
+            check(os.path.isfile(sdb_path(g.cache_dir, rest)), "lookup %s not in %s" % (rest, g.cache_dir))
+    eq(C.up.count("^/sumdb/"), 0, "the fake upstream behind the second goproxyd was asked about the database")
+
+
+@checked
+@timeout(150)
 def test_go_sumdb_at_root():
     """GOSUMDB="<vkey> http://goproxyd": goproxyd's root is the database.
     GOPROXY is a second goproxyd with -sumdb off, whose /sumdb/<name>/supported
@@ -904,6 +924,79 @@ def test_database_through_upstream_proxy():
     check(os.path.isfile(sdb_path(d.cache_dir, rest)), "lookup not cached by the chained goproxyd")
     check(os.path.isfile(sdb_path(front.cache_dir, rest)), "lookup did not go through the upstream proxy")
     eq(get(d.port, "/sumdb/%s/%s" % (NAME, rest)).status, 200, "lookup through the chain")
+    eq(C.up.count("^/sumdb/"), 0, "requests to the -proxy upstream's /sumdb/ with the URL given")
+
+
+def asked_supported(name=NAME):
+    return C.up.count("^/sumdb/%s/supported$" % re.escape(name))
+
+
+@checked
+def test_database_found_through_upstream():
+    """-sumdb KEY without a URL: as the go command does, goproxyd asks its
+    -proxy entries in order for /sumdb/NAME/supported and reaches the
+    database through the first that answers 200.  Here the fake upstream
+    (404) comes first, then a goproxyd that proxies the database."""
+    db = new_db()
+    front = daemon(db, name="front")
+    d = daemon(sumdb=db.vkey, proxy="%s,%s" % (C.up.url, front.url), name="finder")
+    for kind in ("mod", "zip"):
+        expect_served(get(d.port, p(LIBA, "v1.1.0", kind)), tree(LIBA, "v1.1.0", kind),
+                      "%s verified through the second entry" % kind)
+    rest = lookup_rest(LIBA, "v1.1.0")
+    check(os.path.isfile(sdb_path(front.cache_dir, rest)), "the lookup did not go through the second entry")
+    eq(asked_supported(), 1, "/sumdb/%s/supported requests to the first entry (decided once)" % NAME)
+    check("reached at %s/sumdb/%s" % (front.url, NAME) in read(d.log_path).decode(),
+          "no log line for the decision: %s" % d.log_tail())
+    # A client's own checksum-database request, before any verification
+    # decided the URL, takes the same route.
+    d2 = daemon(sumdb=db.vkey, proxy=front.url, name="finder2")
+    rest = lookup_rest(LIBB, "v1.0.0")
+    r = get(d2.port, "/sumdb/%s/%s" % (NAME, rest))
+    eq(r.status, 200, "lookup proxied by an undecided goproxyd (body %r)" % r.body[:200])
+    check(os.path.isfile(sdb_path(front.cache_dir, rest)), "the proxied lookup did not go through the entry")
+
+
+@checked
+def test_database_unavailable_after_upstream_error():
+    """An entry that answers /supported with an error, followed by ',',
+    leaves the database unavailable: downloads are refused, not verified
+    elsewhere, and the entry is asked again at the next need.  After '|',
+    the next entry is asked instead."""
+    db = new_db()
+    front = daemon(db, name="front")
+    C.up.set_rules({"^/sumdb/": {"status": 500, "times": 1}})
+    d = daemon(sumdb=db.vkey, proxy="%s,%s" % (C.up.url, front.url), name="comma")
+    expect_rejected(d, LIBB, "v1.0.0", "zip", "first entry answered 500",
+                    contains="/sumdb/%s/supported answered 500" % NAME)
+    r = get(d.port, "/sumdb/%s/%s" % (NAME, lookup_rest(LIBA, "v1.0.0")))
+    eq(r.status, 200, "a proxied lookup once the entry answers 404 (body %r)" % r.body[:200])
+    expect_served(get(d.port, p(LIBB, "v1.0.0", "zip")), tree(LIBB, "v1.0.0", "zip"),
+                  "verified once the first entry answers 404")
+    eq(asked_supported(), 2, "/supported requests: the failed decision is made again")
+    C.up.reset()
+    C.up.set_rules({"^/sumdb/": {"status": 500}})
+    d = daemon(sumdb=db.vkey, proxy="%s|%s" % (C.up.url, front.url), name="pipe")
+    expect_served(get(d.port, p(LIBB, "v1.0.0", "zip")), tree(LIBB, "v1.0.0", "zip"),
+                  "verified through the entry after '|'")
+    d = daemon(sumdb=db.vkey, proxy=C.up.url, name="only")
+    r = get(d.port, "/sumdb/%s/latest" % NAME)
+    eq(r.status, 404, "a proxied request while the database is unavailable (body %r)" % r.body[:200])
+    check("answered 500" in r.text(), "the 404 does not say why: %r" % r.text()[:300])
+
+
+@checked
+def test_database_direct_when_no_entry_proxies_it():
+    """Every entry answers 404: the database is reached directly at
+    https://NAME (here https://localhost, where nothing listens, so the
+    download is refused with that URL in the reason)."""
+    db = new_db(name="localhost")
+    d = daemon(sumdb=db.vkey, name="direct")
+    expect_rejected(d, LIBB, "v1.0.0", "mod", "database reached directly",
+                    contains="https://localhost/lookup/")
+    eq(asked_supported("localhost"), 1, "/sumdb/localhost/supported requests to the entry")
+    check("localhost: reached at https://localhost" in read(d.log_path).decode(),
+          "no log line for the decision: %s" % d.log_tail())
 
 
 @checked
@@ -1174,8 +1267,9 @@ TESTS = [
     test_unknown_module_rejected, test_nosum_patterns_not_verified, test_sumdb_off_not_verified,
     test_toolchain_verified_despite_nosum, test_toolchain_rejected_without_sumdb,
     test_db_unreachable_refuses,
-    test_database_through_upstream_proxy,
-    test_go_through_proxy_sumdb, test_go_sumdb_at_root, test_go_sumdb_at_root_https,
+    test_database_through_upstream_proxy, test_database_found_through_upstream,
+    test_database_unavailable_after_upstream_error, test_database_direct_when_no_entry_proxies_it,
+    test_go_through_proxy_sumdb, test_go_through_chained_proxies, test_go_sumdb_at_root, test_go_sumdb_at_root_https,
     test_go_fails_on_tampered_zip,
     test_go_with_db_down_uses_cache,
     test_verify_cmd_usage_error, test_verify_cmd_reports_and_purges, test_verify_cmd_gosum,

@@ -204,6 +204,49 @@ test_proxy_refused(void **state)
 	assert_non_null(strstr(why, ",direct"));
 }
 
+/* -sumdb: a URL given is used as is; without one the database is found
+ * through the -proxy list first (discover), https://NAME being the last
+ * resort. */
+static void
+test_sumdb_grammar(void **state)
+{
+	static const char vkey[] = "sum.test.example+0123abcd+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+	struct sumdb_conf *dbs;
+	const char *why;
+	size_t n;
+	char list[512];
+
+	(void)state;
+	assert_null(config_parse_sumdb("sum.golang.org", &dbs, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(dbs[0].url, "https://sum.golang.org");
+	assert_true(dbs[0].discover);
+	assert_string_equal(dbs[0].key, SUMDB_GOLANG_KEY);
+	config_free_sumdbs(dbs, n);
+
+	snprintf(list, sizeof list, "sum.golang.org=https://goproxy.cn/sumdb/sum.golang.org/, %s", vkey);
+	assert_null(config_parse_sumdb(list, &dbs, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(dbs[0].url, "https://goproxy.cn/sumdb/sum.golang.org");
+	assert_false(dbs[0].discover);
+	assert_string_equal(dbs[1].name, "sum.test.example");
+	assert_string_equal(dbs[1].key, vkey);
+	assert_string_equal(dbs[1].url, "https://sum.test.example");
+	assert_true(dbs[1].discover);
+	config_free_sumdbs(dbs, n);
+
+	snprintf(list, sizeof list, "%s=http://127.0.0.1:8081", vkey);
+	assert_null(config_parse_sumdb(list, &dbs, &n));
+	assert_string_equal(dbs[0].url, "http://127.0.0.1:8081");
+	assert_false(dbs[0].discover);
+	config_free_sumdbs(dbs, n);
+
+	assert_null(config_parse_sumdb("off", &dbs, &n));
+	assert_int_equal(n, 0);
+	why = config_parse_sumdb("sum.golang.org=https://a|https://b", &dbs, &n);
+	assert_non_null(why);
+}
+
 /* The command line from a deployment guide, verbatim. */
 static void
 test_deployment_guide_command(void **state)
@@ -629,6 +672,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proxy_grammar),
 		cmocka_unit_test(test_proxy_refused),
+		cmocka_unit_test(test_sumdb_grammar),
 		cmocka_unit_test(test_deployment_guide_command),
 		cmocka_unit_test(test_match_prefix_patterns),
 		cmocka_unit_test(test_exclude_flag),
