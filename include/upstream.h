@@ -5,7 +5,9 @@
  * any error), retries transient failures with backoff, streams each body
  * into a temp file beside its final cache name; two storer threads then
  * validate it, publish it atomically and end the flight (flight.h), so the
- * curl loop never waits on the disk.
+ * curl loop never waits on the disk.  A checksum-database request is sent
+ * once its database's URL is decided (sumdburl.h); the verifier thread
+ * decides it, so the curl loop never waits for that either.
  *
  * Contract: upstream_submit() never blocks on the network; every submitted
  * flight is finished exactly once (with FETCH_FAILED if the daemon stops
@@ -40,7 +42,5 @@ bool upstream_reachable(void);
  * verification with SSL_CERT_FILE/SSL_CERT_DIR, -netrc, connect timeout);
  * the checksum-database client uses it too.  Needs upstream_init(). */
 CURL *upstream_easy(const char *url);
-
-int64_t monotonic_ms(void);
 
 #endif

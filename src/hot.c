@@ -4,8 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "hot.h"
-#include "upstream.h"
 
 #define HOT_SLOTS 256
 #define HOT_MAX_BYTES (1024 * 1024)   /* bodies kept, at most */

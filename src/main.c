@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "flight.h"
 #include "gc.h"

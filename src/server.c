@@ -15,6 +15,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "clock.h"
 #include "flight.h"
 #include "gc.h"
 #include "hot.h"
@@ -66,14 +67,6 @@ static atomic_uint open_conns;
 static atomic_ullong refused_conns;
 
 /* --- responses ------------------------------------------------------------ */
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static enum MHD_Result queue(struct ctx *x, unsigned status, struct MHD_Response *r, uint64_t bytes)
 {
@@ -650,7 +643,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		x->head = x->routed = false;
 		x->status = 0;
 		x->bytes = 0;
-		x->start_us = now_us();
+		x->start_us = monotonic_us();
 		x->outcome = "-";
 		snprintf(x->method, sizeof x->method, "%s", method);
 		x->url = accesslog_enabled() ? strdup(url) : NULL;
@@ -671,7 +664,7 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t n);
 
 static void log_completed(struct MHD_Connection *c, const struct ctx *x)
 {
-	int64_t usec = now_us() - x->start_us;
+	int64_t usec = monotonic_us() - x->start_us;
 	const union MHD_ConnectionInfo *ci;
 	char remote[64] = "-";
 

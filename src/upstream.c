@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "gc.h"
 #include "log.h"
 #include "metrics.h"
@@ -68,14 +69,6 @@ static struct job *stored_head, **stored_tail = &stored_head;
 static bool storers_stop;
 static int64_t last_probe_ms;
 static const char *ca_file, *ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
-
-int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Formats a reason into a fixed buffer; long URLs are cut, which is fine
  * for a one-line message. */

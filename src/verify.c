@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "dirhash.h"
 #include "log.h"
 #include "note.h"
