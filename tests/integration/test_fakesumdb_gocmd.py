@@ -17,7 +17,6 @@ import base64
 import os
 import shutil
 import struct
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,22 +56,16 @@ def new_db(records=None):
 def go_env(tmp, db):
     if shutil.which("go") is None:
         raise TestFailure("the go command is not installed")
-    env = mkmodules.go_env(tmp, "file://" + modules()["root"])
-    env["GOSUMDB"] = "%s %s" % (db.vkey, db.url)
-    env["GOFLAGS"] = "-mod=mod -modcacherw"
-    for k in ("GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GOINSECURE", "GONOPROXY"):
-        env.pop(k, None)
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"
-    return env
+    return mkmodules.go_env(tmp, "file://" + modules()["root"], gosumdb="%s %s" % (db.vkey, db.url))
 
 
 def go(args, env, cwd):
-    try:
-        p = subprocess.run(["go"] + args, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=GO_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise TestFailure("go %s: timed out after %ds" % (" ".join(args), GO_TIMEOUT))
-    return p.returncode, p.stdout.decode("utf-8", "replace")
+    """(status, output) of `go ARGS`; a timeout fails the test, so that it
+    never passes for a rejection."""
+    rc, out = mkmodules.run_go(args, cwd, env, GO_TIMEOUT)
+    if rc is None:
+        raise TestFailure(out)
+    return rc, out
 
 
 def download(env, tmp, *mods):

@@ -14,7 +14,6 @@ exit 1 if any test failed.  Standard library only; only 127.0.0.1 is contacted.
 import base64
 import json
 import os
-import random
 import re
 import shutil
 import ssl
@@ -28,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (check_clean_exits, Daemons, Runner, check, daemon_binary, eq, free_port, get,  # noqa: E402
+from harness import (check_clean_exits, Daemons, Runner, check, eq, free_port, get,  # noqa: E402
                      make_tmp, norm_ct, read, timeout, tmp_leftovers)
 
 LIBA = "example.com/liba"
@@ -122,31 +121,8 @@ def rx(path):
 
 
 def add_version(module, version, size=0):
-    mod = mkmodules.gomod(module)
-    files = {"x.go": b"package x\n\n// V is the version.\nconst V = \"" + version.encode() + b"\"\n",
-             "go.mod": mod}
-    stored = ()
-    if size:
-        files["data.bin"] = random.Random("%s@%s" % (module, version)).randbytes(size)
-        stored = ("data.bin",)
-    out = {"info": json.dumps({"Version": version, "Time": "2023-02-01T10:00:00Z"}).encode(),
-           "mod": mod, "zip": mkmodules.module_zip(module, version, files, stored)}
-    for kind, data in out.items():
-        write_tree(mkmodules.rel(module, version, kind), data)
-    lrel = mkmodules.rel(module, kind="list")
-    old = C.files.get(lrel, b"").decode()
-    if version + "\n" not in old:
-        write_tree(lrel, (old + version + "\n").encode())
-    return out
-
-
-def write_tree(relpath, data):
-    full = os.path.join(C.tree, relpath)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full + ".tmp", "wb") as f:
-        f.write(data)
-    os.rename(full + ".tmp", full)
-    C.files[relpath] = data
+    """module@version added to the shared tree (mkmodules.add_version)."""
+    return mkmodules.add_version(C.tree, C.files, module, version, size)
 
 
 def expect_ok(r, want, kind, what):

@@ -77,13 +77,10 @@ def go_build(goproxy, name):
     env = mkmodules.go_env(wd, goproxy, modcache)
     env["GOCACHE"] = os.path.join(C.tmp, "gocache")   # build cache may be shared
     for args in (["mod", "download"], ["build", "-o", os.path.join(wd, "app.bin"), "."]):
-        try:
-            rc, out = mkmodules.run_go(args, app, env, GO_TIMEOUT)
-        except Exception as e:  # TimeoutExpired
-            raise TestFailure("go %s: %s" % (" ".join(args), e))
+        rc, out = mkmodules.run_go(args, app, env, GO_TIMEOUT)
         if rc != 0:
-            raise TestFailure("go %s (GOPROXY=%s) exited %d: %s" % (" ".join(args), goproxy, rc,
-                                                                  out.strip().replace("\n", " | ")[-700:]))
+            raise TestFailure("go %s (GOPROXY=%s) failed (exit status %s): %s"
+                              % (" ".join(args), goproxy, rc, out.strip().replace("\n", " | ")[-700:]))
     check(os.path.isfile(os.path.join(wd, "app.bin")), "go build produced no binary")
     with open(os.path.join(app, "go.sum")) as f:
         gosum = f.read()

@@ -15,7 +15,6 @@ Standard library only; only 127.0.0.1 is contacted; every loop is bounded.
 """
 
 import hashlib
-import json
 import os
 import random
 import re
@@ -30,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (check_clean_exits, Daemons, Runner, TestFailure, check, daemon_binary, eq, get,  # noqa: E402
+from harness import (check_clean_exits, Daemons, Runner, TestFailure, check, eq, get,  # noqa: E402
                      make_tmp, norm_ct, raw_request, read, timeout, tmp_leftovers)
 
 LIBA = "example.com/liba"
@@ -122,35 +121,9 @@ def xcache(r):
     return (r.h("X-Goproxyd-Cache") or "").strip().lower()
 
 
-def add_version(module, version, size=0, seed=0):
-    """Adds module@version (info, mod, zip with `size` bytes of incompressible
-    data) to the shared tree and its list; returns {kind: bytes}."""
-    mod = mkmodules.gomod(module)
-    files = {"x.go": b"package x\n\n// V is the version.\nconst V = \"" + version.encode() + b"\"\n",
-             "go.mod": mod}
-    stored = ()
-    if size:
-        files["data.bin"] = random.Random("%s@%s/%d" % (module, version, seed)).randbytes(size)
-        stored = ("data.bin",)
-    out = {"info": json.dumps({"Version": version, "Time": "2023-02-01T10:00:00Z"}).encode(),
-           "mod": mod, "zip": mkmodules.module_zip(module, version, files, stored)}
-    for kind, data in out.items():
-        _write_tree(mkmodules.rel(module, version, kind), data)
-    lrel = mkmodules.rel(module, kind="list")
-    old = C.files.get(lrel, b"").decode()
-    if version + "\n" not in old:
-        _write_tree(lrel, (old + version + "\n").encode())
-    return out
-
-
-def _write_tree(relpath, data):
-    full = os.path.join(C.tree, relpath)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    tmp = full + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, full)
-    C.files[relpath] = data
+def add_version(module, version, size=0):
+    """module@version added to the shared tree (mkmodules.add_version)."""
+    return mkmodules.add_version(C.tree, C.files, module, version, size)
 
 
 def expect_ok(r, want, kind, what):

@@ -1070,9 +1070,8 @@ def go_run(d, goproxy, name, extra_env=None):
     env = mkmodules.go_env(work, goproxy)
     env["GOFLAGS"] = "-modcacherw -mod=mod"
     env.update(extra_env or {})
-    try:
-        rc, out = mkmodules.run_go(["mod", "download"], app, env, timeout=90)
-    except subprocess.TimeoutExpired:
+    rc, out = mkmodules.run_go(["mod", "download"], app, env, timeout=90)
+    if rc is None:
         raise TestFailure("go mod download (%s) did not finish in 90s" % name)
     return rc, out, env["GOMODCACHE"]
 

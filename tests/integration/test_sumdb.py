@@ -786,22 +786,16 @@ def have_go():
 
 def go_env(tmp, goproxy, gosumdb):
     have_go()
-    env = mkmodules.go_env(tmp, goproxy)
-    env["GOSUMDB"] = gosumdb
-    env["GOFLAGS"] = "-mod=mod -modcacherw"
-    for k in ("GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GOINSECURE", "GONOPROXY"):
-        env.pop(k, None)
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"
-    return env
+    return mkmodules.go_env(tmp, goproxy, gosumdb=gosumdb)
 
 
 def go(args, env, cwd):
-    try:
-        pr = subprocess.run(["go"] + args, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, timeout=GO_TIMEOUT, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise TestFailure("go %s: timed out after %ds" % (" ".join(args), GO_TIMEOUT))
-    return pr.returncode, pr.stdout.decode("utf-8", "replace")
+    """(status, output) of `go ARGS`; a timeout fails the test, so that it
+    never passes for a rejection."""
+    rc, out = mkmodules.run_go(args, cwd, env, GO_TIMEOUT)
+    if rc is None:
+        raise TestFailure(out)
+    return rc, out
 
 
 def build_app(env, tmp, what):

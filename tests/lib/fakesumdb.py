@@ -56,18 +56,18 @@ import io
 import os
 import re
 import signal
-import socket
 import struct
 import sys
 import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import ed25519  # noqa: E402
+from fakeupstream import TrackingServer  # noqa: E402
 
 HEIGHT = 8
 DEFAULT_NAME = "sum.test.example"
@@ -279,36 +279,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(405, "method not allowed\n")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.conns = set()
-        self.conns_lock = threading.Lock()
-
-    def process_request(self, request, client_address):
-        with self.conns_lock:
-            self.conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self.conns_lock:
-            self.conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self):
-        """End kept-alive connections too: a stopped database is down."""
-        with self.conns_lock:
-            conns = list(self.conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 class FakeSumDB:
     def __init__(self, name=DEFAULT_NAME, seed=DEFAULT_SEED, port=0, verbose=False):
         self.key = Key(name, seed)
@@ -323,7 +293,7 @@ class FakeSumDB:
         self._fork = None
         self._notes = {}           # (id(log), n, corrupt) -> signed note
         self.forged = {}           # (path, version) -> (h1 zip, h1 mod), see forge()
-        self.httpd = _Server(("127.0.0.1", port), _Handler)
+        self.httpd = TrackingServer(("127.0.0.1", port), _Handler)
         self.httpd.db = self
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port

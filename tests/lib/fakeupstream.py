@@ -404,13 +404,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_POST
 
 
-class _Server(ThreadingHTTPServer):
+class TrackingServer(ThreadingHTTPServer):
+    """A threading HTTP server that can end its kept-alive connections too
+    (close_connections()): a stopped fake server is really down.  Also used
+    by fakesumdb.py."""
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
     def __init__(self, *args, **kwargs):
-        self.conns = set()       # client sockets being served (for stop(close_connections=True))
+        self.conns = set()       # client sockets being served
         self.conns_lock = threading.Lock()
         super().__init__(*args, **kwargs)
 
@@ -433,6 +436,9 @@ class _Server(ThreadingHTTPServer):
             except OSError:
                 pass
 
+
+
+class _Server(TrackingServer):
     def handle_error(self, request, client_address):  # quiet on broken pipes
         if self.verbose:
             super().handle_error(request, client_address)

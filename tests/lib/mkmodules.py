@@ -230,6 +230,39 @@ def write_app(app_dir):
     return app_dir
 
 
+def add_version(tree, files, module, version, size=0):
+    """Writes module@version into the GOPROXY tree at `tree` while a fake
+    upstream may be serving it: .info, .mod and a zip (x.go, go.mod and,
+    with size, that many incompressible bytes, stored), each by rename, then
+    appends version to the module's list.  `files` maps every relative path
+    written to its bytes.  Returns {kind: bytes}."""
+    mod = gomod(module)
+    entries = {"x.go": b"package x\n\n// V is the version.\nconst V = \"" + version.encode() + b"\"\n",
+               "go.mod": mod}
+    stored = ()
+    if size:
+        entries["data.bin"] = random.Random("%s@%s" % (module, version)).randbytes(size)
+        stored = ("data.bin",)
+    out = {"info": json.dumps({"Version": version, "Time": "2023-02-01T10:00:00Z"}).encode(),
+           "mod": mod, "zip": module_zip(module, version, entries, stored)}
+
+    def put(relpath, data):
+        full = os.path.join(tree, relpath)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full + ".tmp", "wb") as f:
+            f.write(data)
+        os.rename(full + ".tmp", full)
+        files[relpath] = data
+
+    for kind, data in out.items():
+        put(rel(module, version, kind), data)
+    lrel = rel(module, kind="list")
+    old = files.get(lrel, b"").decode()
+    if version + "\n" not in old:
+        put(lrel, (old + version + "\n").encode())
+    return out
+
+
 def _write(outdir, relpath, data):
     p = os.path.join(outdir, relpath)
     os.makedirs(os.path.dirname(p), exist_ok=True)
@@ -271,9 +304,10 @@ def generate(outdir, app_dir=None, big_mib=0):
 
 # ---------------------------------------------------------------- go helpers
 
-def go_env(tmp, goproxy, gomodcache=None):
+def go_env(tmp, goproxy, gomodcache=None, gosumdb="off"):
     """A hermetic environment for the go command: everything under tmp,
-    GOPROXY as given, no sumdb, no network proxies, no user config."""
+    GOPROXY and GOSUMDB as given (no checksum database by default), no
+    network proxies, no user config."""
     env = {}
     for k in ("PATH", "LANG", "LC_ALL", "TMPDIR", "TERM"):
         if k in os.environ:
@@ -287,7 +321,9 @@ def go_env(tmp, goproxy, gomodcache=None):
         "GOCACHE": os.path.join(tmp, "gocache"),
         "GOENV": os.path.join(tmp, "goenv-none"),
         "GOPROXY": goproxy,
-        "GOSUMDB": "off",
+        "GOSUMDB": gosumdb,
+        "NO_PROXY": "127.0.0.1",
+        "no_proxy": "127.0.0.1",
         "GOFLAGS": "-mod=mod -modcacherw",
         "GOTOOLCHAIN": "local",
         "GO111MODULE": "on",
@@ -298,9 +334,14 @@ def go_env(tmp, goproxy, gomodcache=None):
 
 
 def run_go(args, cwd, env, timeout=300):
+    """(exit status, combined output) of `go ARGS`; status None if it ran
+    past timeout (killed)."""
     import subprocess
-    p = subprocess.run(["go"] + args, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=timeout)
+    try:
+        p = subprocess.run(["go"] + args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "go %s: timed out after %ds" % (" ".join(args), timeout)
     return p.returncode, p.stdout.decode("utf-8", "replace")
 
 
