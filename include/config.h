@@ -39,6 +39,7 @@ struct config {
 	char *listen_host;       /* NULL: every address */
 	char *listen_port;       /* decimal port, e.g. "8080" */
 	char *cache_dir;
+	char *path_prefix;           /* -pathPrefix: "/a/b" (no trailing '/'), or NULL */
 	struct upstream *upstreams;
 	size_t n_upstreams;
 	bool offline;            /* -proxy off: cache only, nothing fetched */

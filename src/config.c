@@ -992,6 +992,42 @@ set_cache_dir(struct config *cfg, const char *v)
 	return NULL;
 }
 
+/* "/mirror" or "/a/b/": every path is served under it.  Elements are URL
+ * path characters that need no escaping, never "." or ".."; "/" or ""
+ * means none. */
+static const char *
+set_path_prefix(struct config *cfg, const char *v)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~";
+	size_t n = strlen(v), elem = 0;
+	bool dots = true;
+
+	while (n > 1 && v[n - 1] == '/')
+		n--;
+	if (n > 0 && v[0] != '/')
+		return "must start with '/'";
+	for (size_t i = 1; i <= n && n > 1; i++) {
+		char c = i < n ? v[i] : '/';
+
+		if (c == '/') {
+			if (elem == 0)
+				return "empty path element";
+			if (dots && elem <= 2)
+				return "'.' and '..' are not path elements";
+			elem = 0;
+			dots = true;
+			continue;
+		}
+		if (strchr(ok, c) == NULL)
+			return "only letters, digits and -._~ between the slashes";
+		dots = dots && c == '.';
+		elem++;
+	}
+	free(cfg->path_prefix);
+	cfg->path_prefix = n > 1 ? xstrndup(v, n) : NULL;
+	return NULL;
+}
+
 /* "0" (no cap), or a byte count with an optional binary suffix K, M, G, T
  * (e.g. 512M, 50G). */
 static const char *
@@ -1222,6 +1258,9 @@ static const struct flag flags[] = {
 	  "https://proxy.golang.org",
 	  "upstreams in GOPROXY syntax: ',' tries the next one only on "
 	  "404/410,\n    \t'|' on any error; 'off' serves the cache only" },
+	{ "pathPrefix", F_FUNC, 0, 0, 0, set_path_prefix, "path", "",
+	  "serve everything under this URL path, e.g. /go (clients then use\n    \t"
+	  "GOPROXY=http://host:port/go)" },
 	{ "exclude", F_FUNC, 0, 0, 0, set_exclude, "patterns", "",
 	  "comma-separated GOPRIVATE-style globs of modules never fetched "
 	  "or served" },
@@ -1416,6 +1455,7 @@ config_free(struct config *cfg)
 	free(cfg->listen_host);
 	free(cfg->listen_port);
 	free(cfg->cache_dir);
+	free(cfg->path_prefix);
 	config_free_upstreams(cfg->upstreams, cfg->n_upstreams);
 	free_strings(cfg->exclude, cfg->n_exclude);
 	free_strings(cfg->nosum, cfg->n_nosum);

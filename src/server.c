@@ -556,6 +556,17 @@ static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 	return MHD_YES;
 }
 
+/* The part of url after -pathPrefix, or NULL when url is not under it. */
+static const char *under_prefix(const char *url)
+{
+	size_t n;
+
+	if (cfg->path_prefix == NULL)
+		return url;
+	n = strlen(cfg->path_prefix);
+	return strncmp(url, cfg->path_prefix, n) == 0 && url[n] == '/' ? url + n : NULL;
+}
+
 static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const char *method)
 {
 	char key[CACHE_KEY_MAX];
@@ -568,6 +579,9 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 	if (!x->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		return send_error(x, MHD_HTTP_METHOD_NOT_ALLOWED,
 		                  "method %s not allowed: goproxyd answers GET and HEAD", method);
+	if ((url = under_prefix(url)) == NULL)
+		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: goproxyd serves paths under %s/",
+		                  cfg->path_prefix);
 	if ((st = route_parse(url, x->req, &reason)) != 0)
 		return send_error(x, (unsigned)st, "%s", reason);
 	x->routed = true;

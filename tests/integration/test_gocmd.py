@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import Daemon, Runner, TestFailure, check, eq, make_tmp, tmp_leftovers  # noqa: E402
+from harness import Daemon, Runner, TestFailure, check, eq, get, make_tmp, tmp_leftovers  # noqa: E402
 
 GO_TIMEOUT = 240
 R = Runner(default_timeout=600)
@@ -62,8 +62,8 @@ def newdir(name):
     return d
 
 
-def daemon(cache, proxy):
-    d = Daemon(cache, proxy, workdir=os.path.dirname(cache))
+def daemon(cache, proxy, extra=()):
+    d = Daemon(cache, proxy, extra, workdir=os.path.dirname(cache))
     C.daemons.append(d)
     return d.start()
 
@@ -139,6 +139,26 @@ def test_cold_cache_through_goproxyd():
     # keep the daemon running for the next test
 
 
+def test_path_prefix():
+    """-pathPrefix /mirror/go: GOPROXY=http://host:port/mirror/go works with
+    a cold cache; paths outside the prefix are 404 with the reason."""
+    C.up.reset()
+    d = daemon(os.path.join(newdir("prefix"), "cache"), C.up.url, ["-pathPrefix", "/mirror/go/"])
+    wd, gosum, _ = go_build(d.url + "/mirror/go", "via-prefix")
+    same_gosum(gosum, "GOPROXY=.../mirror/go")
+    m, v = mkmodules.APP_GO_MOD_REQUIRES[0]
+    inside = "/mirror/go/" + mkmodules.rel(m, v, "info")
+    eq(get(d.port, inside).status, 200, "GET %s" % inside)
+    eq(get(d.port, "/mirror/go/healthz").status, 200, "GET /mirror/go/healthz")
+    for path in ("/" + mkmodules.rel(m, v, "info"), "/mirror/gox/" + mkmodules.rel(m, v, "info"),
+                 "/mirror/go", "/healthz"):
+        r = get(d.port, path)
+        eq(r.status, 404, "GET %s outside the prefix" % path)
+        check("under /mirror/go/" in r.text(), "GET %s: body %r does not name the prefix" % (path, r.text()))
+    C.daemons.remove(d)   # the cold run's daemon stays up for the next test
+    eq(d.stop(timeout=10), 0, "exit status after SIGTERM")
+
+
 def test_warm_cache_upstream_stopped():
     if not C.cold_ok:
         raise TestFailure("needs test_cold_cache_through_goproxyd")
@@ -172,7 +192,7 @@ def test_seeded_from_gomodcache():
     check(d.alive(), "daemon died")
 
 
-TESTS = [test_direct_download, test_cold_cache_through_goproxyd, test_warm_cache_upstream_stopped,
+TESTS = [test_direct_download, test_cold_cache_through_goproxyd, test_path_prefix, test_warm_cache_upstream_stopped,
          test_file_proxy_on_filled_cache, test_seeded_from_gomodcache]
 
 

@@ -921,6 +921,20 @@ def test_database_through_upstream_proxy():
     eq(C.up.count("^/sumdb/"), 0, "requests to the -proxy upstream's /sumdb/ with the URL given")
 
 
+@checked
+def test_sumdb_under_path_prefix():
+    """-pathPrefix /go: the /sumdb/ routes and the root database paths move
+    under it, as the go command asks for them relative to GOPROXY."""
+    db = new_db()
+    d = daemon(db, extra=["-pathPrefix", "/go"])
+    rest = lookup_rest(LIBA, "v1.1.0")
+    for path in ("/go/sumdb/%s/supported" % NAME, "/go/sumdb/%s/%s" % (NAME, rest), "/go/" + rest):
+        r = get(d.port, path)
+        eq(r.status, 200, "GET %s (body %r)" % (path, r.body[:200]))
+    for path in ("/sumdb/%s/supported" % NAME, "/" + rest):
+        eq(get(d.port, path).status, 404, "GET %s outside the prefix" % path)
+
+
 def asked_supported(name=NAME):
     return C.up.count("^/sumdb/%s/supported$" % re.escape(name))
 
@@ -1261,6 +1275,7 @@ TESTS = [
     test_unknown_module_rejected, test_nosum_patterns_not_verified, test_sumdb_off_not_verified,
     test_toolchain_verified_despite_nosum, test_toolchain_rejected_without_sumdb,
     test_db_unreachable_refuses,
+    test_sumdb_under_path_prefix,
     test_database_through_upstream_proxy, test_database_found_through_upstream,
     test_database_unavailable_after_upstream_error, test_database_direct_when_no_entry_proxies_it,
     test_go_through_proxy_sumdb, test_go_through_chained_proxies, test_go_sumdb_at_root, test_go_sumdb_at_root_https,

@@ -247,6 +247,41 @@ test_sumdb_grammar(void **state)
 	assert_non_null(why);
 }
 
+/* -pathPrefix: trailing slashes go, "/" means none, and only plain
+ * elements are accepted. */
+static void
+test_path_prefix(void **state)
+{
+	static const struct { const char *in, *want; } good[] = {
+		{ "/go", "/go" }, { "/mirror/go/", "/mirror/go" }, { "/a.b/c-d_e~f//", "/a.b/c-d_e~f" },
+		{ "/...", "/..." }, { "/", NULL }, { "", NULL },
+	};
+	static const char *bad[] = {
+		"go", "//go", "/a//b", "/a/./b", "/a/..", "/./", "/a b", "/a%20b", "/a?b", "/a#b", "/caf\xc3\xa9",
+	};
+	struct run r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(good); i++) {
+		run_args(&r, "-pathPrefix", good[i].in, NULL);
+		if (r.rc != CONFIG_RUN)
+			fail_msg("-pathPrefix %s refused: %s", good[i].in, r.err);
+		if (good[i].want)
+			assert_string_equal(r.cfg.path_prefix, good[i].want);
+		else
+			assert_null(r.cfg.path_prefix);
+		run_free(&r);
+	}
+	for (i = 0; i < NELEM(bad); i++) {
+		run_args(&r, "-pathPrefix", bad[i], NULL);
+		if (r.rc == CONFIG_RUN)
+			fail_msg("-pathPrefix %s accepted", bad[i]);
+		assert_non_null(strstr(r.err, "-pathPrefix"));
+		run_free(&r);
+	}
+}
+
 /* The command line from a deployment guide, verbatim. */
 static void
 test_deployment_guide_command(void **state)
@@ -471,6 +506,7 @@ test_defaults(void **state)
 	assert_null(r.cfg.listen_host);
 	assert_string_equal(r.cfg.listen_port, "8080");
 	assert_string_equal(r.cfg.cache_dir, "./cache");
+	assert_null(r.cfg.path_prefix);
 	assert_int_equal(r.cfg.n_upstreams, 1);
 	assert_string_equal(r.cfg.upstreams[0].url, "https://proxy.golang.org");
 	assert_false(r.cfg.upstreams[0].fallback_on_error);
@@ -673,6 +709,7 @@ main(void)
 		cmocka_unit_test(test_proxy_grammar),
 		cmocka_unit_test(test_proxy_refused),
 		cmocka_unit_test(test_sumdb_grammar),
+		cmocka_unit_test(test_path_prefix),
 		cmocka_unit_test(test_deployment_guide_command),
 		cmocka_unit_test(test_match_prefix_patterns),
 		cmocka_unit_test(test_exclude_flag),
