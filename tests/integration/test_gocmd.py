@@ -139,6 +139,18 @@ def test_cold_cache_through_goproxyd():
     # keep the daemon running for the next test
 
 
+def test_cached_only_with_go():
+    """GOPROXY=http://mirror/cached-only (proxy.golang.org's form) builds
+    from the filled cache and asks the upstream nothing."""
+    if not C.cold_ok:
+        raise TestFailure("needs test_cold_cache_through_goproxyd")
+    C.up.reset()
+    d = C.daemons[-1]
+    wd, gosum, _ = go_build(d.url + "/cached-only", "via-cached-only")
+    same_gosum(gosum, "GOPROXY=.../cached-only")
+    eq(C.up.stats(), {}, "upstream requests under /cached-only")
+
+
 def test_path_prefix():
     """-pathPrefix /mirror/go: GOPROXY=http://host:port/mirror/go works with
     a cold cache; paths outside the prefix are 404 with the reason."""
@@ -192,7 +204,7 @@ def test_seeded_from_gomodcache():
     check(d.alive(), "daemon died")
 
 
-TESTS = [test_direct_download, test_cold_cache_through_goproxyd, test_path_prefix, test_warm_cache_upstream_stopped,
+TESTS = [test_direct_download, test_cold_cache_through_goproxyd, test_cached_only_with_go, test_path_prefix, test_warm_cache_upstream_stopped,
          test_file_proxy_on_filled_cache, test_seeded_from_gomodcache]
 
 

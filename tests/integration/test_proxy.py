@@ -638,6 +638,35 @@ def test_proxy_off():
     expect_not_stored(d, LIBA, "v1.1.0", "zip", "-proxy off")
 
 
+def test_cached_only():
+    """/cached-only/... (proxy.golang.org's GOPROXY=.../cached-only): answers
+    from the cache alone and never asks the upstream; an expired list is
+    served as stale, an uncached file is 404 saying why."""
+    d = daemon(cache=os.path.join(newdir("cached-only"), "cache"), extra=["-cacheExpire", "1s"])
+    for kind in ("info", "mod", "zip"):
+        expect_ok(get(d.port, p(LIBA, "v1.0.0", kind)), tree(LIBA, "v1.0.0", kind), kind, "fill " + kind)
+    expect_ok(get(d.port, p(LIBA, kind="list")), tree(LIBA, kind="list"), "list", "fill list")
+    C.A.reset()
+    for kind in ("info", "mod", "zip"):
+        r = get(d.port, "/cached-only" + p(LIBA, "v1.0.0", kind))
+        expect_ok(r, tree(LIBA, "v1.0.0", kind), kind, "cached-only " + kind)
+        eq(xcache(r), "hit", "cached-only %s X-Goproxyd-Cache" % kind)
+    time.sleep(1.2)   # past -cacheExpire: a plain request would refresh the list
+    r = get(d.port, "/cached-only" + p(LIBA, kind="list"))
+    expect_ok(r, tree(LIBA, kind="list"), "list", "cached-only expired list")
+    eq(xcache(r), "stale", "cached-only expired list X-Goproxyd-Cache")
+    eq(r.h("Cache-Control"), "public, max-age=0", "cached-only expired list Cache-Control")
+    for m, v, kind in ((LIBA, "v1.1.0", "zip"), (LIBB, "v1.0.0", "info"), (LIBB, "v1.0.0", "mod")):
+        what = "cached-only uncached %s@%s.%s" % (m, v, kind)
+        expect_error(get(d.port, "/cached-only" + p(m, v, kind)), (404,), what,
+                     "not cached and was asked for under /cached-only/")
+        expect_not_stored(d, m, v, kind, what)
+    eq(C.A.count(), 0, "upstream requests under /cached-only")
+    expect_ok(get(d.port, p(LIBA, "v1.1.0", "zip")), tree(LIBA, "v1.1.0", "zip"), "zip",
+              "the same zip outside /cached-only")
+    eq(C.A.count(), 1, "upstream requests once asked outside /cached-only")
+
+
 @timeout(180)
 def test_kill9_during_large_download():
     if BIG not in C.info["modules"]:
@@ -777,7 +806,7 @@ TESTS = [
     test_bad_status_500, test_bad_status_502_503, test_bad_stall_before_headers, test_bad_stall_mid_body,
     test_retry_transient, test_redirect_followed, test_concurrent_single_fetch,
     test_miss_fetches_only_that_file, test_not_found_and_non_endpoints, test_negative_cache,
-    test_noncanonical_info_query, test_startup_tmp_sweep, test_proxy_off,
+    test_noncanonical_info_query, test_startup_tmp_sweep, test_proxy_off, test_cached_only,
     test_kill9_during_large_download, test_bad_requests, test_sigterm_exits,
 ]
 
