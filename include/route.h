@@ -64,6 +64,9 @@ struct request {
 	char sumdb_rest[SUMDB_REST_MAX];
 	unsigned tile_width;               /* SUMDB_TILE/DATA_TILE: W */
 	unsigned sumdb_db;                 /* set by the server: -sumdb index */
+	/* Asked for under /cached-only/ (proxy.golang.org's form): answer
+	 * from the cache alone, fetch nothing. */
+	bool cached_only;
 };
 
 int route_parse(const char *raw_path, struct request *req, const char **reason);

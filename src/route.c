@@ -367,6 +367,8 @@ static bool is_root_sumdb(const char *path)
 	       strncmp(path, "/lookup/", 8) == 0 || strncmp(path, "/tile/", 6) == 0;
 }
 
+#define CACHED_ONLY "/cached-only"
+
 int route_parse(const char *raw_path, struct request *req, const char **reason)
 {
 	char path[ROUTE_DECODED_MAX];
@@ -381,6 +383,12 @@ int route_parse(const char *raw_path, struct request *req, const char **reason)
 	if ((err = decode(raw_path, path, sizeof path)) != NULL) {
 		*reason = err;
 		return 400;
+	}
+	/* "/cached-only/<any endpoint>": no module path starts with it either
+	 * (a module's first element has a dot). */
+	if (strncmp(path, CACHED_ONLY "/", sizeof CACHED_ONLY) == 0) {
+		memmove(path, path + sizeof CACHED_ONLY - 1, strlen(path) - (sizeof CACHED_ONLY - 1) + 1);
+		req->cached_only = true;
 	}
 
 	/* No module path starts with "sumdb", "lookup", "tile" or "latest":

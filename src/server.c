@@ -408,8 +408,10 @@ static enum MHD_Result answer_fetched(struct ctx *x)
 
 /* Not in the cache, and nothing may be fetched: with -proxy off, or for a
  * request under /cached-only/. */
-static enum MHD_Result answer_offline_miss(struct ctx *x, bool cached_only)
+static enum MHD_Result answer_offline_miss(struct ctx *x)
 {
+	bool cached_only = x->req->cached_only;
+
 	if (x->req->kind == REQ_LIST && send_built_list(x, cached_only ? STALE : HIT) == MHD_YES)
 		return MHD_YES;
 	return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s is not cached and %s", x->req->path,
@@ -558,11 +560,6 @@ static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 	return MHD_YES;
 }
 
-/* proxy.golang.org's form: GOPROXY=http://mirror/cached-only answers from
- * the cache alone.  No module path can start with it (a module path's
- * first element has a dot). */
-#define CACHED_ONLY "/cached-only"
-
 /* The part of url after -pathPrefix, or NULL when url is not under it. */
 static const char *under_prefix(const char *url)
 {
@@ -580,7 +577,6 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 	const char *reason;
 	char neg[512];
 	struct cache_entry e;
-	bool cached_only = false;
 	int st;
 
 	x->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -590,10 +586,6 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 	if ((url = under_prefix(url)) == NULL)
 		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: goproxyd serves paths under %s/",
 		                  cfg->path_prefix);
-	if (strncmp(url, CACHED_ONLY "/", sizeof CACHED_ONLY) == 0) {
-		url += sizeof CACHED_ONLY - 1;
-		cached_only = true;
-	}
 	if ((st = route_parse(url, x->req, &reason)) != 0)
 		return send_error(x, (unsigned)st, "%s", reason);
 	x->routed = true;
@@ -621,12 +613,12 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 			gc_note_use(key);
 			return send_file(x, &e, HIT, key);
 		}
-		if (cached_only)
+		if (x->req->cached_only)
 			return send_file(x, &e, STALE, NULL);
 		close(e.fd);   /* stale: refresh it, and fall back to it on failure */
 	}
-	if (cfg->offline || cached_only)
-		return answer_offline_miss(x, cached_only);
+	if (cfg->offline || x->req->cached_only)
+		return answer_offline_miss(x);
 	if (x->req->immutable && negcache_get(key, neg, sizeof neg))
 		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
 

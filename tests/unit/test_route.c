@@ -435,6 +435,33 @@ static void test_first_marker_wins(void **state)
 	assert_false(req.immutable);
 }
 
+/* "/cached-only/" in front of any endpoint, percent-encoded or not, marks
+ * the request and is gone from what is routed. */
+static void test_cached_only(void **state)
+{
+	static const char *const paths[] = {
+		"/cached-only/example.com/m/@v/v1.0.0.zip", "/cached%2Donly/example.com/m/@v/v1.0.0.zip",
+	};
+	struct request req;
+	const char *reason;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		assert_int_equal(route_parse(paths[i], &req, &reason), 0);
+		assert_true(req.cached_only);
+		assert_int_equal(req.kind, REQ_ZIP);
+		assert_string_equal(req.path, "example.com/m");
+	}
+	assert_int_equal(route_parse("/cached-only/sumdb/sum.golang.org/latest", &req, &reason), 0);
+	assert_true(req.cached_only);
+	assert_int_equal(req.kind, REQ_SUMDB);
+	assert_int_equal(route_parse("/example.com/m/@v/list", &req, &reason), 0);
+	assert_false(req.cached_only);
+	/* only once, and never as a module path */
+	assert_int_not_equal(route_parse("/cached-only/cached-only/m/@v/list", &req, &reason), 0);
+	assert_int_not_equal(route_parse("/cached-only", &req, &reason), 0);
+}
+
 /* Checksum-database paths, in both the /sumdb/<name>/ and the root form. */
 static void test_sumdb(void **state)
 {
@@ -521,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_first_marker_wins),
 		cmocka_unit_test(test_route_ext),
 		cmocka_unit_test(test_sumdb),
+		cmocka_unit_test(test_cached_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
