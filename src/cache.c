@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "log.h"
 #include "modpath.h"
+#include "text.h"
 
 static int root_fd = -1;
 static char *root_path;          /* resolved: the unit's CacheDirectory is a symlink */
@@ -81,12 +82,8 @@ static int sweep_one(const char *fpath, const struct stat *st, int type, struct 
 static uint32_t hash_host(void)
 {
 	char host[256] = "";
-	uint32_t h = 2166136261u;   /* FNV-1a */
-
 	gethostname(host, sizeof host - 1);
-	for (const char *p = host; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h;
+	return (uint32_t)text_hash_str(host);
 }
 
 int cache_init(const char *dir, bool create)

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "route.h"
+#include "text.h"
 
 #define NS_PER_MS       1000000ULL
 #define DURATION_MAX_MS (87600LL * 3600 * 1000)     /* ten years */
@@ -535,37 +536,11 @@ config_parse_proxy(const char *list, struct upstream **ups, size_t *n,
 static size_t
 utf8_decode(const char *s, size_t n, uint32_t *r)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	uint32_t c;
-	size_t len, i;
+	size_t k;
+	int32_t c = text_decode_rune(s, n, &k);
 
-	*r = RUNE_ERROR;
-	if (n == 0)
-		return 0;
-	if (p[0] < 0x80) {
-		*r = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, c = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, c = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, c = p[0] & 0x07;
-	else
-		return 1;
-	if (n < len)
-		return 1;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 1;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 ||
-	    c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
-		return 1;
-	*r = c;
-	return len;
+	*r = c < 0 ? RUNE_ERROR : (uint32_t)c;
+	return k;
 }
 
 /* Splits off a leading run of '*' and the chunk up to the next '*'. */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "flight.h"
+#include "text.h"
 #include "upstream.h"
 
 #define FLIGHT_BUCKETS 1024
@@ -22,18 +23,9 @@ struct neg_slot {
 };
 static struct neg_slot neg[NEG_SLOTS];
 
-static uint32_t hash_key(const char *s)
-{
-	uint32_t h = 2166136261u;   /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
-}
-
 static struct flight **find_slot(const char *key)
 {
-	struct flight **fp = &table[hash_key(key) % FLIGHT_BUCKETS];
+	struct flight **fp = &table[text_hash_str(key) % FLIGHT_BUCKETS];
 
 	while (*fp && strcmp((*fp)->key, key) != 0)
 		fp = &(*fp)->next;
@@ -124,7 +116,7 @@ static bool expired(const struct timespec *t)
 
 void negcache_add(const char *key, const char *reason, int64_t ttl_ms)
 {
-	struct neg_slot *s = &neg[hash_key(key) % NEG_SLOTS];
+	struct neg_slot *s = &neg[text_hash_str(key) % NEG_SLOTS];
 	char *k, *rs;
 
 	if (ttl_ms <= 0)
@@ -155,7 +147,7 @@ void negcache_add(const char *key, const char *reason, int64_t ttl_ms)
 
 bool negcache_get(const char *key, char *reason, size_t n)
 {
-	struct neg_slot *s = &neg[hash_key(key) % NEG_SLOTS];
+	struct neg_slot *s = &neg[text_hash_str(key) % NEG_SLOTS];
 	bool hit = false;
 
 	pthread_mutex_lock(&lock);

@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "gc.h"
 #include "log.h"
+#include "text.h"
 
 #define USE_SLOTS 4096
 #define LOW_WATER(max) ((max) / 10 * 9)
@@ -46,15 +47,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static bool running, wanted, stopping;
 
-static uint64_t hash_str(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
-	return h;
-}
-
 /* A version's files share the key up to the extension. */
 static size_t unit_len(const char *key, bool *version)
 {
@@ -78,7 +70,7 @@ void gc_note_use(const char *key)
 	if (cfg == NULL || cfg->cache_max_bytes == 0)
 		return;
 	n = unit_len(key, &version);
-	h = hash_str(key, n);
+	h = text_hash(key, n);
 	/* Two stores, not one atomic pair: a torn pair only costs a unit a
 	 * slightly wrong age. */
 	atomic_store_explicit(&use_hash[h % USE_SLOTS], h, memory_order_relaxed);
@@ -87,7 +79,7 @@ void gc_note_use(const char *key)
 
 static int64_t noted_use(const char *key, size_t n)
 {
-	uint64_t h = hash_str(key, n);
+	uint64_t h = text_hash(key, n);
 
 	if (atomic_load_explicit(&use_hash[h % USE_SLOTS], memory_order_relaxed) != h)
 		return 0;

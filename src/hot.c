@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "hot.h"
+#include "text.h"
 
 #define HOT_SLOTS 256
 #define HOT_MAX_BYTES (1024 * 1024)   /* bodies kept, at most */
@@ -33,12 +34,8 @@ static void init_locks(void)
 
 static struct slot *slot_for(const char *key)
 {
-	uint32_t h = 2166136261u;   /* FNV-1a */
-
 	pthread_once(&once, init_locks);
-	while (*key)
-		h = (h ^ (uint8_t)*key++) * 16777619u;
-	return &slots[h % HOT_SLOTS];
+	return &slots[text_hash_str(key) % HOT_SLOTS];
 }
 
 /* Drops what s holds; called with s locked. */

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "note.h"
+#include "text.h"
 
 #define ALG_ED25519 1
 #define MAX_SIGS 100
@@ -23,46 +24,6 @@ static const char em_dash_space[] = "\xE2\x80\x94 ";
 /* ---------------------------------------------------------------------
  * UTF-8 and names
  */
-
-/* utf8.DecodeRune: the rune at s[0..n) (n > 0) and its size; an invalid
- * sequence yields -1 with size 1. */
-static int32_t decode_rune(const unsigned char *s, size_t n, size_t *size)
-{
-	unsigned c = s[0];
-	unsigned lo = 0x80, hi = 0xBF;
-	size_t need;
-	int32_t r;
-
-	*size = 1;
-	if (c < 0x80)
-		return (int32_t)c;
-	if (c >= 0xC2 && c <= 0xDF) {
-		need = 1, r = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		need = 2, r = c & 0x0F;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		need = 3, r = c & 0x07;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return -1;
-	}
-	if (n < need + 1 || s[1] < lo || s[1] > hi)
-		return -1;
-	for (size_t i = 1; i <= need; i++) {
-		if (i > 1 && (s[i] < 0x80 || s[i] > 0xBF))
-			return -1;
-		r = (r << 6) | (s[i] & 0x3F);
-	}
-	*size = need + 1;
-	return r;
-}
 
 /* unicode.IsSpace. */
 static bool is_space(int32_t r)
@@ -84,7 +45,7 @@ int note_valid_name(const char *name, size_t len)
 	if (len == 0)
 		return 0;
 	while (i < len) {
-		int32_t r = decode_rune(s + i, len - i, &size);
+		int32_t r = text_decode_rune((const char *)s + i, len - i, &size);
 		if (r < 0 || r == '+' || is_space(r))
 			return 0;
 		i += size;
@@ -98,7 +59,7 @@ int note_valid_text(const char *text, size_t n)
 	size_t i = 0, size;
 
 	while (i < n) {
-		int32_t r = decode_rune(s + i, n - i, &size);
+		int32_t r = text_decode_rune((const char *)s + i, n - i, &size);
 		if (r < 0 || (r < 0x20 && r != '\n'))
 			return 0;
 		i += size;
