@@ -39,15 +39,15 @@
 #define CACHE_TMP_PREFIX ".goproxyd-tmp-"
 
 struct cache_entry {
-	int fd;                  /* read-only, owned by the caller */
+	int ce_fd;               /* read-only, owned by the caller */
 	ino_t ino;
 	uint64_t size;
 	struct timespec mtime;
 };
 
 struct cache_tmp {
-	int fd;                  /* read-write; -1 once discarded */
-	int dirfd;               /* the directory that holds both names */
+	int tmp_fd;              /* read-write; -1 once discarded */
+	int tmp_dirfd;           /* the directory that holds both names */
 	char name[256];          /* temp file name inside dirfd */
 	char final[256];         /* name it is published as */
 };
@@ -75,9 +75,9 @@ int64_t cache_age_ms(const struct cache_entry *e);
 int cache_tmp_create(const char *key, struct cache_tmp *t);
 /* fsync, then rename into place: the complete file is in the cache.  The
  * rename survives a power loss once cache_tmp_sync_dir() has run; a crash
- * before that can lose the entry, never leave half of it.  On success t->fd
+ * before that can lose the entry, never leave half of it.  On success t->tmp_fd
  * stays open (now the published file, offset unspecified) and belongs to
- * the caller, and t->dirfd belongs to cache_tmp_sync_dir(); on failure the
+ * the caller, and t->tmp_dirfd belongs to cache_tmp_sync_dir(); on failure the
  * temp file is discarded. */
 int cache_tmp_rename(struct cache_tmp *t);
 /* fsyncs the directory of a renamed file and closes it. */

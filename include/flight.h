@@ -3,9 +3,10 @@
  * and a short memory of files the upstreams said do not exist.
  *
  * Contract: a request that missed the cache calls flight_join() with a
- * waiter it owns.  The first joiner for a key starts the fetch
- * (upstream_submit); later joiners attach to it.  When the fetch ends the
- * fetcher thread calls flight_finish(), which gives each waiter its own
+ * waiter it owns.  The first joiner for a key gets the new flight back and
+ * must start its fetch (fetch_submit()); later joiners attach to it.  When
+ * the fetch ends, whoever ends it (the fetcher or a store thread) calls
+ * flight_finish() exactly once, which gives each waiter its own
  * copy of the result (its own fd to the one stored file, never a shared
  * stream) and calls its wake() exactly once.  The waiter must stay valid
  * until then.  flight_finish() frees the flight.
@@ -28,7 +29,7 @@ enum fetch_status {
 
 struct fetch_result {
 	enum fetch_status status;
-	int fd;                  /* FETCH_OK: read-only view of the answer */
+	int res_fd;              /* FETCH_OK: read-only view of the answer */
 	uint64_t size;
 	struct timespec mtime;
 	char reason[320];        /* otherwise: one line for the client */
@@ -47,13 +48,14 @@ struct flight {
 	char key[CACHE_KEY_MAX];
 };
 
-/* Attaches w to the fetch for key, starting it if none runs.  hold(arg)
- * is called while the table is locked, after w is attached, so a caller
- * can suspend its connection before any wake() can reach it. */
-void flight_join(const struct request *r, const char *key, struct waiter *w,
-                 void (*hold)(void *), void *arg);
+/* Attaches w to the fetch for key.  hold(arg) is called while the table
+ * is locked, after w is attached, so a caller can suspend its connection
+ * before any wake() can reach it.  Returns the flight if this call created
+ * it (the caller then starts its fetch), NULL if it joined one. */
+struct flight *flight_join(const struct request *r, const char *key, struct waiter *w,
+                           void (*hold)(void *), void *arg);
 
-/* Ends the fetch: takes ownership of res->fd (closed here). */
+/* Ends the fetch: takes ownership of res->res_fd (closed here). */
 void flight_finish(struct flight *f, const struct fetch_result *res);
 
 /* Fetches now running or queued, and the requests waiting on them. */

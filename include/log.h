@@ -6,7 +6,8 @@
  * threads never interleave.  Access-log lines are formatted by the caller's
  * thread into a buffer and written by a background thread, so a slow log
  * disk never delays a response; when the buffer is full the line is
- * dropped and counted (metrics.h) rather than waited for.
+ * dropped and counted (accesslog_dropped()) rather than waited for.
+ * A leaf: it calls no other goproxyd file.
  */
 #ifndef GOPROXYD_LOG_H
 #define GOPROXYD_LOG_H
@@ -35,6 +36,8 @@ bool accesslog_enabled(void);
 void accesslog_write(const struct access_entry *e);
 /* Reopens the file (after logrotate moved it); for SIGHUP. */
 void accesslog_reopen(void);
+/* Access-log lines dropped so far because the writer fell behind. */
+uint64_t accesslog_dropped(void);
 /* Writes what is buffered and stops the writer thread. */
 void accesslog_close(void);
 

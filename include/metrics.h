@@ -5,7 +5,9 @@
  * safe from any thread and cheap enough for the hot path; nothing here
  * allocates except metrics_render().  Labels come from fixed tables (kinds,
  * statuses, upstream indexes), never from request text, so a client cannot
- * grow the output.
+ * grow the output.  A leaf: values that other files own (connections,
+ * cache size, ...) are registered at start-up as readers that
+ * metrics_render() calls, so nothing here includes those files.
  */
 #ifndef GOPROXYD_METRICS_H
 #define GOPROXYD_METRICS_H
@@ -29,7 +31,11 @@ void metrics_request(enum metric_endpoint e, unsigned status, uint64_t bytes, in
 void metrics_cache(enum metric_cache c);
 /* upstream: index into -proxy, or -1 for a checksum database. */
 void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int64_t usec);
-void metrics_log_dropped(void);
+/* A gauge or counter whose value read() returns when /metrics is
+ * rendered; name, type ("gauge", "counter") and help are static strings.
+ * Register at start-up only, before the serving threads run. */
+int metrics_register(const char *name, const char *type, const char *help,
+                     uint64_t (*read)(void));
 
 /* The whole exposition, malloc'd; the caller frees it. */
 char *metrics_render(size_t *len);

@@ -13,10 +13,10 @@
  *
  * Contract: verify_file() is the synchronous check (used by the verifier
  * thread and by `goproxyd verify`); it returns 0, or -1 with a one-line
- * reason.  verify_submit() queues a check on the verifier thread, which
- * calls done() exactly once, with NULL for a file that passed;
- * verify_locate_submit() likewise queues the decision of where a database
- * is reached (sumdburl.h).  Nothing here blocks a serving thread.
+ * reason.  verify_submit() queues a check on the verifier pool (a few
+ * threads of its own, since a check may wait on the database), which
+ * calls done() exactly once, with NULL for a file that passed.  Nothing
+ * here blocks the caller of verify_submit().
  */
 #ifndef GOPROXYD_VERIFY_H
 #define GOPROXYD_VERIFY_H
@@ -31,10 +31,12 @@
 typedef void (*verify_done_fn)(void *arg, const char *reason);
 
 /* Loads each database's last verified tree from the cache (call after
- * cache_init). */
+ * cache_init, httpget_init and sumdb_url_init). */
 int verify_init(const struct config *cfg);
+/* The verifier pool, for verify_submit(). */
 int verify_start(void);
-/* Fails what is still queued at the deadline and joins the thread. */
+/* Checks what is queued until the deadline, fails what is left, and joins
+ * the pool. */
 void verify_stop(int64_t deadline_ms);
 
 /* Must r's answer be verified before it is cached?  .mod and .zip, unless
@@ -45,12 +47,9 @@ bool verify_wanted(const struct request *r);
 int verify_file(const struct request *r, int fd, char *reason, size_t n);
 /* Just the h1: hash of a .zip or .mod (out: DIRHASH_SIZE bytes). */
 int verify_hash(const struct request *r, int fd, char *out, char *reason, size_t n);
-/* fd stays the caller's and must stay open until done() is called. */
+/* fd stays the caller's and must stay open until done() is called; done()
+ * runs on a verifier thread, or on the caller's if the pool is stopping. */
 void verify_submit(const struct request *r, int fd, verify_done_fn done, void *arg);
-/* Decides where db is reached (sumdb_url()) on the verifier thread, which
- * may wait on the network, then calls done() with NULL or the reason it is
- * unavailable. */
-void verify_locate_submit(const struct sumdb_conf *db, verify_done_fn done, void *arg);
 
 /* Files rejected so far. */
 uint64_t verify_rejected(void);

@@ -168,13 +168,13 @@ int cache_open(const char *key, struct cache_entry *e)
 {
 	struct stat st;
 
-	e->fd = openat(root_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (e->fd < 0)
+	e->ce_fd = openat(root_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (e->ce_fd < 0)
 		return -errno;
-	if (fstat(e->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(e->ce_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		int err = S_ISREG(st.st_mode) ? errno : ENOENT;
-		close(e->fd);
-		e->fd = -1;
+		close(e->ce_fd);
+		e->ce_fd = -1;
 		return -err;
 	}
 	e->ino = st.st_ino;
@@ -240,12 +240,12 @@ int cache_tmp_create(const char *key, struct cache_tmp *t)
 	const char *base;
 	int tries;
 
-	t->fd = -1;
-	t->dirfd = open_parent(key, &base);
-	if (t->dirfd < 0)
-		return t->dirfd;
+	t->tmp_fd = -1;
+	t->tmp_dirfd = open_parent(key, &base);
+	if (t->tmp_dirfd < 0)
+		return t->tmp_dirfd;
 	if (strlen(base) >= sizeof t->final) {
-		close(t->dirfd);
+		close(t->tmp_dirfd);
 		return -ENAMETOOLONG;
 	}
 	strcpy(t->final, base);
@@ -254,28 +254,28 @@ int cache_tmp_create(const char *key, struct cache_tmp *t)
 		/* The pid leads so the start-up sweep can tell whose file it is. */
 		snprintf(t->name, sizeof t->name, CACHE_TMP_PREFIX "%ld.%08x-%x-%.160s",
 		         (long)getpid(), host_tag, n, base);
-		t->fd = openat(t->dirfd, t->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (t->fd >= 0)
+		t->tmp_fd = openat(t->tmp_dirfd, t->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (t->tmp_fd >= 0)
 			return 0;
 		if (errno != EEXIST)
 			break;
 	}
 	int err = errno;
-	close(t->dirfd);
-	t->dirfd = -1;
+	close(t->tmp_dirfd);
+	t->tmp_dirfd = -1;
 	return -err;
 }
 
 void cache_tmp_discard(struct cache_tmp *t)
 {
-	if (t->fd >= 0) {
-		close(t->fd);
-		unlinkat(t->dirfd, t->name, 0);
-		t->fd = -1;
+	if (t->tmp_fd >= 0) {
+		close(t->tmp_fd);
+		unlinkat(t->tmp_dirfd, t->name, 0);
+		t->tmp_fd = -1;
 	}
-	if (t->dirfd >= 0)
-		close(t->dirfd);
-	t->dirfd = -1;
+	if (t->tmp_dirfd >= 0)
+		close(t->tmp_dirfd);
+	t->tmp_dirfd = -1;
 }
 
 const char *cache_unwritable(void)
@@ -313,10 +313,10 @@ int cache_tmp_rename(struct cache_tmp *t)
 	bool replaces;
 	int err = 0;
 
-	if (fsync(t->fd) < 0 || fstat(t->fd, &now) < 0)
+	if (fsync(t->tmp_fd) < 0 || fstat(t->tmp_fd, &now) < 0)
 		err = -errno;
-	replaces = fstatat(t->dirfd, t->final, &old, AT_SYMLINK_NOFOLLOW) == 0;
-	if (err == 0 && renameat(t->dirfd, t->name, t->dirfd, t->final) < 0)
+	replaces = fstatat(t->tmp_dirfd, t->final, &old, AT_SYMLINK_NOFOLLOW) == 0;
+	if (err == 0 && renameat(t->tmp_dirfd, t->name, t->tmp_dirfd, t->final) < 0)
 		err = -errno;
 	if (err < 0) {
 		cache_tmp_discard(t);
@@ -333,10 +333,10 @@ int cache_tmp_rename(struct cache_tmp *t)
 void cache_tmp_sync_dir(struct cache_tmp *t)
 {
 	/* The rename is durable only once the directory itself is synced. */
-	if (fsync(t->dirfd) < 0)
+	if (fsync(t->tmp_dirfd) < 0)
 		log_warn("fsync of the directory of %s: %s", t->final, strerror(errno));
-	close(t->dirfd);
-	t->dirfd = -1;
+	close(t->tmp_dirfd);
+	t->tmp_dirfd = -1;
 }
 
 int cache_tmp_publish(struct cache_tmp *t)
@@ -357,7 +357,7 @@ int cache_store_bytes(const char *key, const void *buf, size_t len)
 	if (r < 0)
 		return r;
 	while (len > 0) {
-		ssize_t w = write(t.fd, p, len);
+		ssize_t w = write(t.tmp_fd, p, len);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -370,7 +370,7 @@ int cache_store_bytes(const char *key, const void *buf, size_t len)
 	}
 	r = cache_tmp_publish(&t);
 	if (r == 0)
-		close(t.fd);
+		close(t.tmp_fd);
 	return r;
 }
 

@@ -1,4 +1,7 @@
-/* upstream: see include/upstream.h. */
+/* fetch: see include/fetch.h.  fetch_submit() and fetch_reachable() from
+ * any thread; everything else on the fetcher thread, except on_stored()
+ * and on_located(), which run on the store or locator thread and only
+ * touch the job they are handed. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -13,23 +16,27 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "gc.h"
+#include "fetch.h"
+#include "fetchq.h"
+#include "httpget.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "sumdburl.h"
-#include "upstream.h"
+#include "text.h"
 #include "validate.h"
-#include "verify.h"
 
 #define MAX_TRIES 3            /* per upstream, for transient failures */
 #define REASON_MAX 512
 
 struct job {
-	struct job *next;           /* in waiting, submitted or running */
+	struct fetchq_entry entry;  /* first: the queue hands entries back */
+	struct job *next;           /* in submitted or running */
 	struct flight *flight;
 	size_t up;                  /* index into cfg->upstreams */
 	int tries;                  /* attempts made on this upstream */
 	int64_t not_before;         /* monotonic ms: retry backoff */
+	bool counted;               /* popped from the queue, not yet done */
 	CURL *easy;
 	struct cache_tmp tmp;
 	uint64_t limit, received;
@@ -48,27 +55,15 @@ static CURLM *multi;
 static pthread_t thread;
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static struct job *submitted;       /* from other threads, under qlock */
-static struct job *waiting;         /* fetcher thread only: not yet started */
+static struct fetchq waiting;       /* fetcher thread only: not yet started */
 static struct job *running;         /* fetcher thread only: in the multi */
-static int active;                  /* fetcher thread only: length of running */
 static atomic_llong stop_deadline;  /* 0 while running */
 static atomic_bool reachable = true;
 static bool thread_running;
 static CURL *probe;                 /* fetcher thread only: see maybe_probe() */
 static bool fetcher_gone;           /* under qlock: no more attempts after this */
 
-/* Storer threads validate, verify and publish finished transfers, so the
- * fetcher's curl loop never waits on a disk (temp-file reads, fsyncs) and
- * concurrent misses are stored in parallel. */
-#define N_STORERS 2
-static pthread_t storers[N_STORERS];
-static int n_storers;
-static pthread_mutex_t slock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t scond = PTHREAD_COND_INITIALIZER;
-static struct job *stored_head, **stored_tail = &stored_head;
-static bool storers_stop;
 static int64_t last_probe_ms;
-static const char *ca_file, *ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
 
 /* Formats a reason into a fixed buffer; long URLs are cut, which is fine
  * for a one-line message. */
@@ -141,7 +136,7 @@ static int open_tmp(struct job *j)
 {
 	int r;
 
-	if (j->tmp.fd >= 0)
+	if (j->tmp.tmp_fd >= 0)
 		return 0;
 	if ((r = cache_tmp_create(j->flight->key, &j->tmp)) < 0) {
 		j->disk_error = true;
@@ -174,7 +169,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (open_tmp(j) < 0)
 		return 0;
 	while (off < len) {
-		ssize_t w = write(j->tmp.fd, data + off, len - off);
+		ssize_t w = write(j->tmp.tmp_fd, data + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
@@ -207,40 +202,9 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return 1;   /* aborts with CURLE_ABORTED_BY_CALLBACK */
 }
 
-CURL *upstream_easy(const char *url)
-{
-	CURL *e = curl_easy_init();
-
-	if (e == NULL)
-		return NULL;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "goproxyd/" GOPROXYD_VERSION);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* Redirects are followed, but never from https down to http. */
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
-	                 strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	/* Debian's libcurl has a built-in CA bundle and ignores these
-	 * variables unless told; honour them as the go command does. */
-	if (ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-	if (ca_dir)
-		curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir);
-	if (cfg->netrc) {
-		curl_easy_setopt(e, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
-		curl_easy_setopt(e, CURLOPT_NETRC_FILE, cfg->netrc);
-	}
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-	return e;
-}
-
 static CURL *make_easy(struct job *j)
 {
-	CURL *e = upstream_easy(j->url);
+	CURL *e = http_easy(j->url);
 
 	if (e == NULL)
 		return NULL;
@@ -260,7 +224,7 @@ static CURL *make_easy(struct job *j)
 static int start_attempt(struct job *j)
 {
 	build_url(j);
-	j->tmp.fd = j->tmp.dirfd = -1;
+	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
 	j->limit = validate_limit(&j->flight->req);
 	j->received = 0;
 	j->head_len = 0;
@@ -277,7 +241,6 @@ static int start_attempt(struct job *j)
 	}
 	j->next = running;
 	running = j;
-	active++;
 	return 0;
 }
 
@@ -294,21 +257,20 @@ static void end_attempt(struct job *j)
 		curl_multi_remove_handle(multi, j->easy);
 		curl_easy_cleanup(j->easy);
 		j->easy = NULL;
-		active--;
+	}
+	if (j->counted) {
+		fetchq_done(&waiting, &j->entry);
+		j->counted = false;
 	}
 }
 
 /* --- outcomes -------------------------------------------------------------- */
 
-static void finish(struct job *j, enum fetch_status st, int fd, const char *reason)
+/* Ends a fetch that stored nothing (the store ends the others). */
+static void finish(struct job *j, enum fetch_status st, const char *reason)
 {
-	struct fetch_result res = { .status = st, .fd = fd };
-	struct stat sb;
+	struct fetch_result res = { .status = st, .res_fd = -1 };
 
-	if (st == FETCH_OK && fstat(fd, &sb) == 0) {
-		res.size = (uint64_t)sb.st_size;
-		res.mtime = sb.st_mtim;
-	}
 	if (reason)
 		snprintf(res.reason, sizeof res.reason, "%.*s", (int)sizeof res.reason - 1, reason);
 	if (st == FETCH_NOTFOUND && j->flight->req.immutable)
@@ -317,8 +279,8 @@ static void finish(struct job *j, enum fetch_status st, int fd, const char *reas
 	free(j);
 }
 
-/* Back to the fetcher for another attempt.  Storer threads call this too,
- * so it goes through the submission queue. */
+/* Back to the fetcher for another attempt.  Store and locator threads
+ * call this too, so it goes through the submission queue. */
 static void requeue(struct job *j, int64_t delay_ms)
 {
 	bool gone;
@@ -333,7 +295,7 @@ static void requeue(struct job *j, int64_t delay_ms)
 	}
 	pthread_mutex_unlock(&qlock);
 	if (gone)
-		finish(j, FETCH_FAILED, -1, "goproxyd is shutting down");
+		finish(j, FETCH_FAILED, "goproxyd is shutting down");
 }
 
 /* Moves to the next upstream, or ends the job: the reported error is the
@@ -345,9 +307,9 @@ static void next_upstream(struct job *j)
 		j->tries = 0;
 		requeue(j, 0);
 	} else if (j->error[0])
-		finish(j, FETCH_FAILED, -1, j->error);
+		finish(j, FETCH_FAILED, j->error);
 	else
-		finish(j, FETCH_NOTFOUND, -1, j->notfound);
+		finish(j, FETCH_NOTFOUND, j->notfound);
 }
 
 /* A real error on this upstream: retry, fall through on '|', or give up. */
@@ -362,7 +324,7 @@ static void on_error(struct job *j, bool transient)
 	if (cfg->upstreams[j->up].fallback_on_error)
 		next_upstream(j);
 	else
-		finish(j, FETCH_FAILED, -1, j->error);
+		finish(j, FETCH_FAILED, j->error);
 }
 
 /* Cuts j->head down to the one-line reason an upstream gave in a
@@ -382,164 +344,18 @@ static void capture_reason(struct job *j)
 			*p = '?';
 }
 
-/* Copies a resolved .info answer to <esc path>/@v/<version>.info when that
- * immutable file is not cached yet. */
-static void store_resolved_info(const struct request *r, const char *version,
-                                const char *buf, size_t len)
-{
-	char esc[MP_VERSION_MAX], key[CACHE_KEY_MAX];
-	struct cache_entry e;
-
-	if (mp_escape(version, esc, sizeof esc) != NULL ||
-	    cache_key_info(r->esc_path, esc, key, sizeof key) < 0)
-		return;
-	if (cache_open(key, &e) == 0) {
-		close(e.fd);
-		return;
-	}
-	if (cache_store_bytes(key, buf, len) < 0)
-		log_warn("cannot store %s", key);
-}
-
-/* Reads the (small) fetched body back and runs check over it. */
-static const char *check_text(struct job *j, const char *(*check)(const struct request *,
-                                                                   const char *, size_t))
-{
-	char *buf = malloc(j->received + 1);
-	const char *bad;
-
-	if (buf == NULL)
-		return "out of memory";
-	if (pread(j->tmp.fd, buf, j->received, 0) != (ssize_t)j->received)
-		bad = "cannot read back the fetched answer";
-	else {
-		buf[j->received] = '\0';
-		bad = check(&j->flight->req, buf, j->received);
-	}
-	free(buf);
-	return bad;
-}
-
-static const char *check_list(const struct request *r, const char *buf, size_t len)
-{
-	(void)r;
-	return validate_list(buf, len);
-}
-
-/* An .info or @latest answer; a query's answer is also kept under the
- * canonical version it resolved to. */
-static const char *check_info(const struct request *r, const char *buf, size_t len)
-{
-	char version[MP_VERSION_MAX];
-	const char *bad = validate_info(buf, len, r->path, r->immutable ? r->version : NULL, version);
-
-	if (bad == NULL && !r->immutable)
-		store_resolved_info(r, version, buf, len);
-	return bad;
-}
-
-static const char *check_body(struct job *j)
-{
-	const struct request *r = &j->flight->req;
-
-	switch (r->kind) {
-	case REQ_INFO:
-	case REQ_LATEST:
-		return check_text(j, check_info);
-	case REQ_ZIP:
-		return validate_zip(j->tmp.fd, r->path, r->version);
-	case REQ_LIST:
-		return check_text(j, check_list);
-	case REQ_SUMDB:
-		return check_text(j, validate_sumdb);
-	case REQ_MOD:
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
-		break;
-	}
-	return NULL;
-}
-
-static void publish(struct job *j)
-{
-	struct cache_tmp t = j->tmp;   /* finish() frees j */
-	int r = cache_tmp_rename(&t);
-
-	if (r < 0) {
-		set_error(j, "cannot store %s: %s", j->flight->key, strerror(-r));
-		log_error("%s", j->error);
-		finish(j, FETCH_FAILED, -1, j->error);
-		return;
-	}
-	/* The complete file is in the cache: answer now.  Syncing its
-	 * directory only makes the rename survive a power loss, which is not
-	 * worth a client's wait. */
-	finish(j, FETCH_OK, t.fd, NULL);
-	cache_tmp_sync_dir(&t);
-	gc_check();
-}
-
-/* Runs on the verifier thread; the job is in no list of ours by then. */
-static void on_verified(void *arg, const char *reason)
+/* The store's answer, on a store or verifier thread: the job is in no
+ * list of the fetcher's by then. */
+static void on_stored(void *arg, enum store_outcome o, const char *reason)
 {
 	struct job *j = arg;
 
-	if (reason == NULL) {
-		publish(j);
+	if (o == STORE_FINISHED) {
+		free(j);
 		return;
 	}
-	set_error(j, "%s: rejected: %s", j->url, reason);
-	cache_tmp_discard(&j->tmp);
-	finish(j, FETCH_FAILED, -1, j->error);
-}
-
-static void on_success(struct job *j)
-{
-	const char *bad = check_body(j);
-
-	if (bad) {
-		set_error(j, "%s: %s", j->url, bad);
-		log_warn("rejected %s", j->error);
-		cache_tmp_discard(&j->tmp);
-		on_error(j, false);
-		return;
-	}
-	if (verify_wanted(&j->flight->req))
-		verify_submit(&j->flight->req, j->tmp.fd, on_verified, j);
-	else
-		publish(j);
-}
-
-static void store_submit(struct job *j)
-{
-	pthread_mutex_lock(&slock);
-	j->next = NULL;
-	*stored_tail = j;
-	stored_tail = &j->next;
-	pthread_cond_signal(&scond);
-	pthread_mutex_unlock(&slock);
-}
-
-static void *storer_main(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&slock);
-	for (;;) {
-		struct job *j;
-
-		while (stored_head == NULL && !storers_stop)
-			pthread_cond_wait(&scond, &slock);
-		if ((j = stored_head) == NULL)
-			break;   /* stopping, and nothing left to store */
-		if ((stored_head = j->next) == NULL)
-			stored_tail = &stored_head;
-		pthread_mutex_unlock(&slock);
-		on_success(j);
-		pthread_mutex_lock(&slock);
-	}
-	pthread_mutex_unlock(&slock);
-	return NULL;
+	set_error(j, "%s", reason);
+	on_error(j, false);
 }
 
 static bool transient_curl_error(CURLcode cc)
@@ -575,7 +391,7 @@ static void account(struct job *j, CURLcode cc, long code)
 	atomic_store(&reachable, code != 0);
 }
 
-bool upstream_reachable(void)
+bool fetch_reachable(void)
 {
 	return atomic_load(&reachable);
 }
@@ -591,7 +407,7 @@ static void on_done(struct job *j, CURLcode cc)
 	end_attempt(j);
 	j->tries++;
 	if (cc == CURLE_OK && code == 200 && open_tmp(j) == 0) {
-		store_submit(j);
+		store_submit(j->flight, &j->tmp, j->received, j->url, on_stored, j);
 		return;
 	}
 	cache_tmp_discard(&j->tmp);
@@ -617,7 +433,7 @@ static void on_done(struct job *j, CURLcode cc)
 		set_error(j, "%s: %ld %s", j->url, code, j->head);
 	log_warn("upstream %s (try %d)", j->error, j->tries);
 	if (j->disk_error) {
-		finish(j, FETCH_FAILED, -1, j->error);
+		finish(j, FETCH_FAILED, j->error);
 		return;
 	}
 	on_error(j, cc == CURLE_OK ? (code == 429 || code >= 500)
@@ -626,23 +442,44 @@ static void on_done(struct job *j, CURLcode cc)
 
 /* --- the fetcher thread ---------------------------------------------------- */
 
+/* Which jobs share a fair share of the transfers (fetchq.h). */
+static void set_entry(struct job *j)
+{
+	const struct request *r = &j->flight->req;
+
+	if (r->kind == REQ_SUMDB) {
+		/* "sumdb/NAME" is no module path, so it is no module's group */
+		j->entry.group = text_hash_str(cfg->sumdbs[r->sumdb_db].name) ^ 0x5u;
+		j->entry.upstream = (unsigned)cfg->n_upstreams;
+	} else {
+		j->entry.group = text_hash_str(r->path);
+		j->entry.upstream = (unsigned)j->up;
+	}
+	j->entry.not_before = j->not_before;
+}
+
+/* Moves submitted jobs to the queue, in the order they were submitted. */
 static void take_submitted(void)
 {
-	struct job *list;
+	struct job *list, *rev = NULL;
 
 	pthread_mutex_lock(&qlock);
 	list = submitted;
 	submitted = NULL;
 	pthread_mutex_unlock(&qlock);
-	while (list) {
+	while (list) {   /* submitted is newest-first */
 		struct job *j = list;
 		list = j->next;
-		j->next = waiting;
-		waiting = j;
+		j->next = rev;
+		rev = j;
+	}
+	for (; rev; rev = rev->next) {
+		set_entry(rev);
+		fetchq_push(&waiting, &rev->entry);
 	}
 }
 
-/* Runs on the verifier thread once a checksum database's URL is decided. */
+/* Runs on the locator thread once a checksum database's URL is decided. */
 static void on_located(void *arg, const char *reason)
 {
 	struct job *j = arg;
@@ -653,11 +490,11 @@ static void on_located(void *arg, const char *reason)
 	}
 	set_error(j, "%s", reason);
 	log_warn("%s", j->error);
-	finish(j, FETCH_FAILED, -1, j->error);
+	finish(j, FETCH_FAILED, j->error);
 }
 
 /* Can j be sent now?  Not a checksum-database request whose database's URL
- * is still to be decided: that may wait on the network, so the verifier
+ * is still to be decided: that may wait on the network, so the locator
  * thread decides it (then on_located() requeues j). */
 static bool located(const struct job *j)
 {
@@ -666,44 +503,37 @@ static bool located(const struct job *j)
 	return r->kind != REQ_SUMDB || sumdb_url_known(&cfg->sumdbs[r->sumdb_db]) != NULL;
 }
 
-/* Starts waiting jobs whose backoff has passed, oldest first, while there
- * is room, setting *started if it started any.  Returns the delay until
- * the next one is due, or -1. */
+/* Starts the queued jobs that may start now (fetchq.h), setting *started
+ * if it started any.  Returns the delay until a job in backoff is due, or
+ * -1. */
 static int64_t start_due(bool *started)
 {
-	int64_t now = monotonic_ms(), next = -1;
-	struct job **jp, *j, *oldest;
+	int64_t now = monotonic_ms(), next;
+	struct fetchq_entry *e;
 
-	for (;;) {
-		struct job **pick = NULL;
+	while ((e = fetchq_pop(&waiting, now, &next)) != NULL) {
+		struct job *j = (struct job *)e;   /* entry is the first member */
 
-		if (active >= cfg->max_fetches)
-			return next < 0 ? -1 : next - now;
-		/* The list is newest-first, so the last due entry is the oldest. */
-		for (jp = &waiting; (j = *jp) != NULL; jp = &j->next) {
-			if (j->not_before <= now)
-				pick = jp;
-			else if (next < 0 || j->not_before < next)
-				next = j->not_before;
-		}
-		if (pick == NULL)
-			return next < 0 ? -1 : next - now;
-		oldest = *pick;
-		*pick = oldest->next;
-		if (!located(oldest))
-			verify_locate_submit(&cfg->sumdbs[oldest->flight->req.sumdb_db], on_located, oldest);
-		else if (start_attempt(oldest) < 0)
-			finish(oldest, FETCH_FAILED, -1, oldest->error);
-		else
+		j->counted = true;
+		if (!located(j)) {
+			fetchq_done(&waiting, &j->entry);
+			j->counted = false;
+			sumdb_locate(&cfg->sumdbs[j->flight->req.sumdb_db], on_located, j);
+		} else if (start_attempt(j) < 0) {
+			fetchq_done(&waiting, &j->entry);
+			j->counted = false;
+			finish(j, FETCH_FAILED, j->error);
+		} else
 			*started = true;
 	}
+	return next < 0 ? -1 : next - now;
 }
 
 /* Temp files for the running transfers that have none yet. */
 static void open_tmps(void)
 {
 	for (struct job *j = running; j; j = j->next)
-		if (j->tmp.fd < 0 && !j->disk_error)
+		if (j->tmp.tmp_fd < 0 && !j->disk_error)
 			open_tmp(j);
 }
 
@@ -718,7 +548,7 @@ static void maybe_probe(void)
 	if (atomic_load(&reachable) || probe || cfg->n_upstreams == 0 || now - last_probe_ms < 5000)
 		return;
 	last_probe_ms = now;
-	if ((probe = upstream_easy(cfg->upstreams[0].url)) == NULL)
+	if ((probe = http_easy(cfg->upstreams[0].url)) == NULL)
 		return;
 	curl_easy_setopt(probe, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(probe, CURLOPT_TIMEOUT_MS, (long)cfg->stall_timeout_ms);
@@ -762,17 +592,18 @@ static void reap(void)
 /* At the shutdown deadline: every job still here ends as FETCH_FAILED. */
 static void abort_all(void)
 {
+	struct fetchq_entry *e, *next;
+
 	take_submitted();
-	while (waiting) {
-		struct job *j = waiting;
-		waiting = j->next;
-		finish(j, FETCH_FAILED, -1, "goproxyd is shutting down");
+	for (e = fetchq_take_all(&waiting); e; e = next) {
+		next = e->next;
+		finish((struct job *)e, FETCH_FAILED, "goproxyd is shutting down");
 	}
 	while (running) {
 		struct job *j = running;
 		end_attempt(j);
 		cache_tmp_discard(&j->tmp);
-		finish(j, FETCH_FAILED, -1, "goproxyd is shutting down");
+		finish(j, FETCH_FAILED, "goproxyd is shutting down");
 	}
 }
 
@@ -783,7 +614,7 @@ static bool idle(void)
 	pthread_mutex_lock(&qlock);
 	empty = submitted == NULL;
 	pthread_mutex_unlock(&qlock);
-	return empty && waiting == NULL && active == 0;
+	return empty && waiting.waiting == 0 && running == NULL;
 }
 
 static void *fetcher_main(void *arg)
@@ -792,12 +623,12 @@ static void *fetcher_main(void *arg)
 	for (;;) {
 		int64_t deadline = atomic_load(&stop_deadline), due;
 		bool started = false;
-		int running;
+		int still;
 		long timeout;
 
 		if (deadline && (idle() || monotonic_ms() >= deadline))
 			break;
-		curl_multi_perform(multi, &running);
+		curl_multi_perform(multi, &still);
 		reap();
 		/* The requests perform() just sent are on their way: make their
 		 * temp files while the upstream answers. */
@@ -827,70 +658,47 @@ static void *fetcher_main(void *arg)
 	return NULL;
 }
 
-int upstream_init(const struct config *c)
+int fetch_start(const struct config *c)
 {
-	cfg = c;
-	ca_file = getenv("SSL_CERT_FILE");
-	ca_dir = getenv("SSL_CERT_DIR");
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
+	struct fetchq_limits lim = fetchq_limits_for((unsigned)c->max_fetches);
 
-int upstream_start(const struct config *c)
-{
-	if (upstream_init(c) < 0)
+	cfg = c;
+	if (fetchq_init(&waiting, &lim, (unsigned)c->n_upstreams + 1) < 0)
 		return -1;
 	if ((multi = curl_multi_init()) == NULL)
 		return -1;
-	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_fetches);
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)lim.per_upstream);
 	srand((unsigned)monotonic_ms() ^ (unsigned)getpid());
-	for (; n_storers < N_STORERS; n_storers++)
-		if (pthread_create(&storers[n_storers], NULL, storer_main, NULL) != 0)
-			return -1;
 	if (pthread_create(&thread, NULL, fetcher_main, NULL) != 0)
 		return -1;
 	thread_running = true;
 	return 0;
 }
 
-void upstream_submit(struct flight *f)
+void fetch_submit(struct flight *f)
 {
 	struct job *j = calloc(1, sizeof *j);
 
 	if (j == NULL) {
-		struct fetch_result res = { .status = FETCH_FAILED, .fd = -1 };
+		struct fetch_result res = { .status = FETCH_FAILED, .res_fd = -1 };
 		strcpy(res.reason, "out of memory");
 		flight_finish(f, &res);
 		return;
 	}
 	j->flight = f;
-	j->tmp.fd = j->tmp.dirfd = -1;
+	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
 	requeue(j, 0);
 }
 
-/* Stores what is queued, then ends the storer threads. */
-static void stop_storers(void)
+void fetch_stop(int64_t deadline_ms)
 {
-	pthread_mutex_lock(&slock);
-	storers_stop = true;
-	pthread_cond_broadcast(&scond);
-	pthread_mutex_unlock(&slock);
-	for (int i = 0; i < n_storers; i++)
-		pthread_join(storers[i], NULL);
-	n_storers = 0;
-}
-
-void upstream_stop(int64_t deadline_ms)
-{
-	if (!thread_running) {
-		stop_storers();
+	if (!thread_running)
 		return;
-	}
 	thread_running = false;
 	atomic_store(&stop_deadline, deadline_ms > 0 ? deadline_ms : 1);
 	curl_multi_wakeup(multi);
 	pthread_join(thread, NULL);
-	stop_storers();
 	curl_multi_cleanup(multi);
 	multi = NULL;
-	curl_global_cleanup();
+	fetchq_free(&waiting);
 }

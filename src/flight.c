@@ -1,4 +1,5 @@
-/* flight: see include/flight.h. */
+/* flight: see include/flight.h.  Any thread: serving threads join, the
+ * store and fetcher threads finish. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +8,6 @@
 
 #include "flight.h"
 #include "text.h"
-#include "upstream.h"
 
 #define FLIGHT_BUCKETS 1024
 #define NEG_SLOTS 4096
@@ -32,8 +32,8 @@ static struct flight **find_slot(const char *key)
 	return fp;
 }
 
-void flight_join(const struct request *r, const char *key, struct waiter *w,
-                 void (*hold)(void *), void *arg)
+struct flight *flight_join(const struct request *r, const char *key, struct waiter *w,
+                           void (*hold)(void *), void *arg)
 {
 	struct flight **fp, *f, *started = NULL;
 
@@ -54,8 +54,7 @@ void flight_join(const struct request *r, const char *key, struct waiter *w,
 	n_waiters++;
 	hold(arg);
 	pthread_mutex_unlock(&lock);
-	if (started)
-		upstream_submit(started);
+	return started;
 }
 
 void flight_finish(struct flight *f, const struct fetch_result *res)
@@ -73,8 +72,8 @@ void flight_finish(struct flight *f, const struct fetch_result *res)
 		n_waiters--;
 		w->result = *res;
 		if (res->status == FETCH_OK)
-			w->result.fd = dup(res->fd);
-		if (res->status == FETCH_OK && w->result.fd < 0) {
+			w->result.res_fd = dup(res->res_fd);
+		if (res->status == FETCH_OK && w->result.res_fd < 0) {
 			w->result.status = FETCH_FAILED;
 			strcpy(w->result.reason, "out of file descriptors");
 		}
@@ -82,7 +81,7 @@ void flight_finish(struct flight *f, const struct fetch_result *res)
 	}
 	pthread_mutex_unlock(&lock);
 	if (res->status == FETCH_OK)
-		close(res->fd);
+		close(res->res_fd);
 	free(f);
 }
 

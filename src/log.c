@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "metrics.h"
 
 static void log_line(const char *level, const char *fmt, va_list ap)
 {
@@ -52,6 +52,8 @@ LOG_FN(log_error, "error")
 /* --- access log ------------------------------------------------------------- */
 
 #define ACCESS_BUF (256 * 1024)
+
+static atomic_ullong dropped;   /* access-log lines the writer fell behind on */
 
 static struct {
 	pthread_mutex_t lock;
@@ -191,7 +193,7 @@ void accesslog_write(const struct access_entry *e)
 	}
 	pthread_mutex_unlock(&al.lock);
 	if (n)
-		metrics_log_dropped();
+		atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
 }
 
 void accesslog_reopen(void)
@@ -215,4 +217,9 @@ void accesslog_close(void)
 		close(al.fd);
 	free(al.path);
 	al.running = false;
+}
+
+uint64_t accesslog_dropped(void)
+{
+	return atomic_load_explicit(&dropped, memory_order_relaxed);
 }

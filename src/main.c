@@ -1,8 +1,22 @@
 /*
  * goproxyd: a caching Go module proxy.
  *
- * main: flags, start-up (cache directory and its temp-file sweep, listening
- * socket, fetcher thread, serving threads), signals and graceful shutdown.
+ * main: flags, start-up, signals and graceful shutdown, on the main thread.
+ * Files depend on each other one way, from here down to the leaves:
+ *
+ *   main -> server -> fetch -> store -> verify -> sumdburl -> httpget
+ *                  \          \-> fetchq   \-> dirhash, note, tlog
+ *                   -> hot, auth, flight, cache, gc -> route, modpath, text
+ *   metrics, log, workq, clock: leaves that every layer may use.
+ *
+ * Start-up order (start()) is the dependency order, bottom up; each init
+ * takes the config it needs and keeps it: the cache, httpget (libcurl),
+ * the checksum databases' locations and keys, the access log, metrics and
+ * their readers, the disk-cap collector, the locator, verifier and store
+ * pools, the fetcher, and last the serving threads.  Shutdown first ends
+ * every fetch (the fetcher, then the verifier, store and locator pools,
+ * each of which may still hand work to the next), so that every suspended
+ * request is woken, and only then stops the serving threads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,13 +37,15 @@
 #include "cache.h"
 #include "clock.h"
 #include "config.h"
+#include "fetch.h"
 #include "flight.h"
 #include "gc.h"
+#include "httpget.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "store.h"
 #include "sumdburl.h"
-#include "upstream.h"
 #include "verify.h"
 #include "verifycmd.h"
 
@@ -195,8 +212,10 @@ static void shutdown_gracefully(const struct config *cfg)
 	server_quiesce();
 	while ((server_inflight() > 0 || flight_count() > 0) && monotonic_ms() < deadline)
 		usleep(20 * 1000);
-	upstream_stop(deadline);
+	fetch_stop(deadline);
 	verify_stop(deadline);
+	store_stop();
+	sumdb_locate_stop();
 	/* Requests woken by aborted fetches still get their 404 answer. */
 	for (int i = 0; i < 50 && server_inflight() > 0; i++)
 		usleep(20 * 1000);
@@ -218,10 +237,111 @@ static void describe(const struct config *cfg)
 	         listening, cfg->cache_dir, ups);
 }
 
-/* Everything main() starts, in order; returns 0, 1 (runtime error) or 2
- * (a flag whose value only proves bad now, such as a verifier key). */
+/* --- /metrics readers: values that other files own ------------------------- */
+
+static uint64_t read_conns(void)
+{
+	unsigned open;
+	uint64_t refused;
+
+	server_connections(&open, &refused);
+	return open;
+}
+
+static uint64_t read_refused(void)
+{
+	unsigned open;
+	uint64_t refused;
+
+	server_connections(&open, &refused);
+	return refused;
+}
+
+static uint64_t read_flights(void) { return flight_count(); }
+static uint64_t read_waiters(void) { return flight_waiters(); }
+
+static uint64_t read_cache_files(void)
+{
+	uint64_t files, bytes;
+
+	cache_usage(&files, &bytes);
+	return files;
+}
+
+static uint64_t read_cache_bytes(void)
+{
+	uint64_t files, bytes;
+
+	cache_usage(&files, &bytes);
+	return bytes;
+}
+
+static uint64_t read_evicted_units(void)
+{
+	uint64_t units, bytes;
+
+	gc_evicted(&units, &bytes);
+	return units;
+}
+
+static uint64_t read_evicted_bytes(void)
+{
+	uint64_t units, bytes;
+
+	gc_evicted(&units, &bytes);
+	return bytes;
+}
+
+static const struct {
+	const char *name, *type, *help;
+	uint64_t (*read)(void);
+} metric_readers[] = {
+	{ "goproxyd_connections", "gauge", "Client connections open.", read_conns },
+	{ "goproxyd_connections_refused_total", "counter",
+	  "Client connections closed at once because -maxConns were open.", read_refused },
+	{ "goproxyd_fetches_inflight", "gauge", "Upstream fetches running or queued.", read_flights },
+	{ "goproxyd_fetch_waiters", "gauge", "Requests suspended waiting for a fetch.", read_waiters },
+	{ "goproxyd_cache_files", "gauge", "Files in the cache directory.", read_cache_files },
+	{ "goproxyd_cache_bytes", "gauge", "Bytes in the cache directory.", read_cache_bytes },
+	{ "goproxyd_cache_evictions_total", "counter",
+	  "Cache entries (versions or mutable files) evicted by -cacheMaxSize.", read_evicted_units },
+	{ "goproxyd_cache_evicted_bytes_total", "counter", "Bytes evicted by -cacheMaxSize.",
+	  read_evicted_bytes },
+	{ "goproxyd_verify_rejected_total", "counter",
+	  "Fetched files rejected by checksum-database verification.", verify_rejected },
+	{ "goproxyd_access_log_dropped_total", "counter",
+	  "Access-log lines dropped because the writer fell behind.", accesslog_dropped },
+};
+
+static int start_metrics(const struct config *cfg)
+{
+	metrics_init(cfg);
+	for (size_t i = 0; i < sizeof metric_readers / sizeof metric_readers[0]; i++)
+		if (metrics_register(metric_readers[i].name, metric_readers[i].type,
+		                     metric_readers[i].help, metric_readers[i].read) < 0)
+			return -1;
+	return 0;
+}
+
+/* Every client connection, upstream transfer and temp file holds a file
+ * descriptor: -maxConns 1024 and -maxFetches 256 alone pass the usual soft
+ * limit of 1024.  Raise it to the hard limit, as the go command does. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Everything main() starts, bottom up (see the top of this file); returns
+ * 0, 1 (runtime error) or 2 (a flag whose value only proves bad now, such
+ * as a verifier key). */
 static int start(const struct config *cfg)
 {
+	const struct httpget_conf http = { cfg->netrc, cfg->connect_timeout_ms };
 	char why[256];
 	bool shared;
 	int r, fd;
@@ -234,7 +354,7 @@ static int start(const struct config *cfg)
 		log_error("-authFile %s: %s", cfg->auth_file, why);
 		return 2;
 	}
-	if (sumdb_url_init(cfg) < 0)
+	if (httpget_init(&http) < 0 || sumdb_url_init(cfg) < 0)
 		return 1;
 	if (verify_init(cfg) < 0)
 		return 2;
@@ -242,10 +362,12 @@ static int start(const struct config *cfg)
 		log_error("-accessLog %s: %s", cfg->access_log, strerror(-r));
 		return 1;
 	}
-	metrics_init(cfg);
-	if (gc_start(cfg) < 0)
+	if (start_metrics(cfg) < 0 || gc_start(cfg) < 0)
 		return 1;
-	if ((fd = open_listener(cfg, &shared)) < 0 || verify_start() < 0 || upstream_start(cfg) < 0)
+	if ((fd = open_listener(cfg, &shared)) < 0)
+		return 1;
+	if (sumdb_locate_start() < 0 || verify_start() < 0 || store_start() < 0 ||
+	    fetch_start(cfg) < 0)
 		return 1;
 	if (server_start(cfg, fd, shared) < 0) {
 		log_error("cannot start the HTTP server");
@@ -254,13 +376,18 @@ static int start(const struct config *cfg)
 	return 0;
 }
 
-/* Stops whatever start() got running (each stop is a no-op otherwise). */
+/* Stops whatever start() got running (each stop is a no-op for what did
+ * not start): the fetch pipeline first, which wakes every request still
+ * waiting, then the serving threads. */
 static void stop_services(void)
 {
-	upstream_stop(0);
+	fetch_stop(0);
 	verify_stop(0);
-	sumdb_url_free();
+	store_stop();
+	sumdb_locate_stop();
 	server_stop();
+	sumdb_url_free();
+	httpget_free();
 	gc_stop();
 	accesslog_close();
 	auth_free();
@@ -288,6 +415,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	raise_fd_limit();
 
 	if ((r = start(&cfg)) != 0) {
 		stop_services();

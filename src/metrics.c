@@ -1,16 +1,12 @@
-/* metrics: see include/metrics.h. */
+/* metrics: see include/metrics.h.  Recording on any thread; registration
+ * at start-up, before the serving threads; rendering on a serving thread. */
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
-#include "flight.h"
-#include "gc.h"
 #include "metrics.h"
-#include "server.h"
-#include "verify.h"
 
 static const char *const endpoint_name[ME_COUNT] = {
 	"list", "info", "mod", "zip", "latest", "sumdb", "ops", "other"
@@ -38,12 +34,27 @@ static atomic_ullong bytes_served;
 static atomic_ullong cache_outcomes[MC_COUNT];
 static atomic_ullong upstream_requests[MAX_UPSTREAMS + 1][MU_COUNT];   /* last row: sumdb */
 static atomic_ullong bytes_fetched;
-static atomic_ullong log_dropped;
 static struct histogram request_seconds, upstream_seconds;
+
+/* Values other files own, read when /metrics is rendered. */
+#define MAX_READERS 32
+static struct reader {
+	const char *name, *type, *help;
+	uint64_t (*read)(void);
+} readers[MAX_READERS];
+static size_t n_readers;
 
 int metrics_init(const struct config *c)
 {
 	cfg = c;
+	return 0;
+}
+
+int metrics_register(const char *name, const char *type, const char *help, uint64_t (*read)(void))
+{
+	if (n_readers == MAX_READERS)
+		return -1;
+	readers[n_readers++] = (struct reader){ name, type, help, read };
 	return 0;
 }
 
@@ -101,11 +112,6 @@ void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int6
 	atomic_fetch_add_explicit(&upstream_requests[row][o], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&bytes_fetched, bytes, memory_order_relaxed);
 	observe(&upstream_seconds, usec);
-}
-
-void metrics_log_dropped(void)
-{
-	atomic_fetch_add_explicit(&log_dropped, 1, memory_order_relaxed);
 }
 
 /* --- rendering ------------------------------------------------------------- */
@@ -207,8 +213,6 @@ static void render_upstreams(struct out *o)
 char *metrics_render(size_t *len)
 {
 	struct out o = { .cap = 8192 };
-	uint64_t files, bytes, refused;
-	unsigned conns;
 
 	if ((o.buf = malloc(o.cap)) == NULL)
 		return NULL;
@@ -223,33 +227,10 @@ char *metrics_render(size_t *len)
 	emit(&o, "goproxyd_bytes_served_total %llu\n", get(&bytes_served));
 	header(&o, "goproxyd_bytes_fetched_total", "counter", "Body bytes received from upstreams.");
 	emit(&o, "goproxyd_bytes_fetched_total %llu\n", get(&bytes_fetched));
-	server_connections(&conns, &refused);
-	header(&o, "goproxyd_connections", "gauge", "Client connections open.");
-	emit(&o, "goproxyd_connections %u\n", conns);
-	header(&o, "goproxyd_connections_refused_total", "counter",
-	       "Client connections closed at once because -maxConns were open.");
-	emit(&o, "goproxyd_connections_refused_total %llu\n", (unsigned long long)refused);
-	header(&o, "goproxyd_fetches_inflight", "gauge", "Upstream fetches running or queued.");
-	emit(&o, "goproxyd_fetches_inflight %u\n", flight_count());
-	header(&o, "goproxyd_fetch_waiters", "gauge", "Requests suspended waiting for a fetch.");
-	emit(&o, "goproxyd_fetch_waiters %u\n", flight_waiters());
-	cache_usage(&files, &bytes);
-	header(&o, "goproxyd_cache_files", "gauge", "Files in the cache directory.");
-	emit(&o, "goproxyd_cache_files %llu\n", (unsigned long long)files);
-	header(&o, "goproxyd_cache_bytes", "gauge", "Bytes in the cache directory.");
-	emit(&o, "goproxyd_cache_bytes %llu\n", (unsigned long long)bytes);
-	gc_evicted(&files, &bytes);
-	header(&o, "goproxyd_cache_evictions_total", "counter",
-	       "Cache entries (versions or mutable files) evicted by -cacheMaxSize.");
-	emit(&o, "goproxyd_cache_evictions_total %llu\n", (unsigned long long)files);
-	header(&o, "goproxyd_cache_evicted_bytes_total", "counter", "Bytes evicted by -cacheMaxSize.");
-	emit(&o, "goproxyd_cache_evicted_bytes_total %llu\n", (unsigned long long)bytes);
-	header(&o, "goproxyd_verify_rejected_total", "counter",
-	       "Fetched files rejected by checksum-database verification.");
-	emit(&o, "goproxyd_verify_rejected_total %llu\n", (unsigned long long)verify_rejected());
-	header(&o, "goproxyd_access_log_dropped_total", "counter",
-	       "Access-log lines dropped because the writer fell behind.");
-	emit(&o, "goproxyd_access_log_dropped_total %llu\n", get(&log_dropped));
+	for (size_t i = 0; i < n_readers; i++) {
+		header(&o, readers[i].name, readers[i].type, readers[i].help);
+		emit(&o, "%s %llu\n", readers[i].name, (unsigned long long)readers[i].read());
+	}
 	render_histogram(&o, "goproxyd_request_duration_seconds", "Time from request to response queued.",
 	                 &request_seconds);
 	render_histogram(&o, "goproxyd_upstream_duration_seconds", "Duration of upstream transfers.",

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "cache.h"
 #include "clock.h"
+#include "fetch.h"
 #include "flight.h"
 #include "gc.h"
 #include "hot.h"
@@ -23,7 +24,6 @@
 #include "metrics.h"
 #include "route.h"
 #include "server.h"
-#include "upstream.h"
 
 #define IMMUTABLE_CC "public, max-age=31536000, immutable"
 #define SMALL_BODY (32 * 1024)   /* bodies up to this are sent from memory */
@@ -260,7 +260,7 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 		range = NULL;   /* ranges only over bytes that cannot change */
 	rr = parse_range(range, e->size, &first, &last);
 	if (rr < 0) {
-		close(e->fd);
+		close(e->ce_fd);
 		r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 		snprintf(crange, sizeof crange, "bytes */%llu", (unsigned long long)e->size);
 		if (r) {
@@ -277,7 +277,7 @@ static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outc
 		snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)first,
 		         (unsigned long long)last, (unsigned long long)e->size);
 	}
-	r = body_response(x, e->fd, first, e->size ? last - first + 1 : 0);
+	r = body_response(x, e->ce_fd, first, e->size ? last - first + 1 : 0);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", content_type(x->req));
@@ -382,7 +382,7 @@ static enum MHD_Result answer_result(struct ctx *x, struct fetch_result *res)
 
 	switch (res->status) {
 	case FETCH_OK:
-		e.fd = res->fd;
+		e.ce_fd = res->res_fd;
 		e.ino = 0;   /* not kept in hot.c, which is only for hits */
 		e.size = res->size;
 		e.mtime = res->mtime;
@@ -484,7 +484,7 @@ static enum MHD_Result answer_readyz(struct ctx *x)
 
 	if (why)
 		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: cache directory %s", why);
-	if (!cfg->offline && !upstream_reachable())
+	if (!cfg->offline && !fetch_reachable())
 		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                  "not ready: no upstream answered the last attempt");
 	return send_text(x, MHD_HTTP_OK, "text/plain; charset=utf-8", "ready\n", 6,
@@ -548,6 +548,7 @@ static enum MHD_Result send_unauthorized(struct ctx *x)
 static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 {
 	struct pending *p = malloc(sizeof *p);
+	struct flight *f;
 
 	if (p == NULL)
 		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -556,7 +557,8 @@ static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 	p->w.wake = wake;
 	x->pending = p;
 	x->req = &p->req;
-	flight_join(&p->req, key, &p->w, hold, x);
+	if ((f = flight_join(&p->req, key, &p->w, hold, x)) != NULL)
+		fetch_submit(f);
 	return MHD_YES;
 }
 
@@ -615,7 +617,7 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 		}
 		if (x->req->cached_only)
 			return send_file(x, &e, STALE, NULL);
-		close(e.fd);   /* stale: refresh it, and fall back to it on failure */
+		close(e.ce_fd);   /* stale: refresh it, and fall back to it on failure */
 	}
 	if (cfg->offline || x->req->cached_only)
 		return answer_offline_miss(x);

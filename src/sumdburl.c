@@ -1,18 +1,20 @@
-/* sumdburl: see include/sumdburl.h. */
-#include <curl/curl.h>
+/* sumdburl: see include/sumdburl.h.  sumdb_url() on the thread that may
+ * block (verifier pool, locator thread, `goproxyd verify`). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpget.h"
 #include "log.h"
 #include "sumdburl.h"
-#include "upstream.h"
+#include "workq.h"
 
 #define SUPPORTED_BODY_MAX 4096   /* the answer is empty; anything longer is not one */
 
 static const struct config *cfg;
+static struct workq *locator;   /* one thread: decisions are rare */
 static _Atomic(const char *) *decided;   /* per database; NULL until decided */
 static pthread_mutex_t deciding = PTHREAD_MUTEX_INITIALIZER;   /* one at a time */
 
@@ -46,42 +48,24 @@ const char *sumdb_url_known(const struct sumdb_conf *db)
 	return atomic_load(&decided[db - cfg->sumdbs]);
 }
 
-static size_t count_body(char *p, size_t size, size_t nmemb, void *arg)
-{
-	size_t *len = arg, n = size * nmemb;
-
-	(void)p;
-	*len += n;
-	return *len > SUPPORTED_BODY_MAX ? 0 : n;
-}
-
 /* GET <up>/sumdb/<name>/supported: its HTTP status, or -1 with a reason
  * when the entry gave no answer. */
 static long ask_supported(const char *up, const char *name, char *reason, size_t n)
 {
-	char url[4096], err[CURL_ERROR_SIZE] = "";
-	size_t len = 0;
-	long status = -1;
-	CURLcode cc;
-	CURL *e;
+	const struct http_limits lim = {
+		.max_bytes = SUPPORTED_BODY_MAX,
+		.total_ms = cfg->connect_timeout_ms + cfg->stall_timeout_ms,
+	};
+	char url[4096], why[512];
+	struct http_body body;
+	long status;
 
 	snprintf(url, sizeof url, "%s/sumdb/%s/supported", up, name);
-	if ((e = upstream_easy(url)) == NULL) {
-		snprintf(reason, n, "out of memory");
-		return -1;
-	}
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, count_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &len);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(cfg->connect_timeout_ms + cfg->stall_timeout_ms));
-	cc = curl_easy_perform(e);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	else
-		snprintf(reason, n, "checksum database %s: %s: %s", name, url,
-		         err[0] ? err : curl_easy_strerror(cc));
-	curl_easy_cleanup(e);
-	if (status > 0 && status != 200 && status != 404 && status != 410)
+	status = http_get(url, &lim, &body, why, sizeof why);
+	free(body.data);
+	if (status < 0)
+		snprintf(reason, n, "checksum database %s: %s", name, why);
+	else if (status != 200 && status != 404 && status != 410)
 		snprintf(reason, n, "checksum database %s: %s answered %ld", name, url, status);
 	return status;
 }
@@ -123,4 +107,51 @@ const char *sumdb_url(const struct sumdb_conf *db, char *reason, size_t n)
 	}
 	pthread_mutex_unlock(&deciding);
 	return url;
+}
+
+/* --- the locator thread ----------------------------------------------------- */
+
+struct locate {
+	const struct sumdb_conf *db;
+	void (*done)(void *arg, const char *reason);
+	void *arg;
+};
+
+static void locate_task(void *arg)
+{
+	struct locate *l = arg;
+	char reason[512];
+
+	if (workq_stopping(locator) && sumdb_url_known(l->db) == NULL)
+		l->done(l->arg, "goproxyd is shutting down");
+	else
+		l->done(l->arg, sumdb_url(l->db, reason, sizeof reason) ? NULL : reason);
+	free(l);
+}
+
+void sumdb_locate(const struct sumdb_conf *db, void (*done)(void *arg, const char *reason),
+                  void *arg)
+{
+	struct locate *l = malloc(sizeof *l);
+
+	if (l == NULL) {
+		done(arg, "out of memory");
+		return;
+	}
+	*l = (struct locate){ db, done, arg };
+	if (locator == NULL || workq_submit(locator, locate_task, l) < 0) {
+		free(l);
+		done(arg, "goproxyd is shutting down");
+	}
+}
+
+int sumdb_locate_start(void)
+{
+	return (locator = workq_start(1)) ? 0 : -1;
+}
+
+void sumdb_locate_stop(void)
+{
+	workq_stop(locator);
+	locator = NULL;
 }

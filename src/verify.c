@@ -1,5 +1,5 @@
-/* verify: see include/verify.h. */
-#include <curl/curl.h>
+/* verify: see include/verify.h.  verify_file() on the verifier pool (or
+ * in `goproxyd verify`); verify_submit() from any thread. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,17 +13,21 @@
 #include "cache.h"
 #include "clock.h"
 #include "dirhash.h"
+#include "httpget.h"
 #include "log.h"
 #include "note.h"
 #include "sumdburl.h"
 #include "tlog.h"
-#include "upstream.h"
 #include "verify.h"
+#include "workq.h"
 
 #define TILE_HEIGHT 8            /* every known database uses 8 */
 #define SUMDB_BODY_MAX (4u << 20)
 #define MOD_MAX (16u << 20)
 #define TOOLCHAIN "golang.org/toolchain"
+/* Verifier threads.  A check blocks while the database answers, so a few
+ * run at once: a slow lookup holds one of them, not every verification. */
+#define N_VERIFIERS 4
 
 /* The database that verifies, with the latest tree proved so far. */
 struct vdb {
@@ -35,8 +39,6 @@ struct vdb {
 };
 
 struct item {
-	struct item *next;
-	const struct sumdb_conf *locate;   /* set: decide where it is reached, no file */
 	struct request req;
 	int fd;
 	verify_done_fn done;
@@ -47,14 +49,8 @@ static const struct config *cfg;
 static struct vdb db = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static bool have_db;
 static atomic_ullong rejected;
-static atomic_bool stopping;
-
-static pthread_t thread;
-static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
-static struct item *queue_head, **queue_tail = &queue_head;
-static bool thread_running;
-static int64_t stop_deadline;
+static struct workq *pool;
+static atomic_llong stop_deadline;   /* 0 while running */
 
 static int fail(char *reason, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -75,61 +71,36 @@ struct body {
 	size_t len;
 };
 
-static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
+/* True once the daemon's shutdown deadline has passed. */
+static bool past_deadline(void)
 {
-	struct body *b = arg;
-	size_t n = size * nmemb;
-	char *grown;
+	int64_t d = atomic_load(&stop_deadline);
 
-	if (b->len + n > SUMDB_BODY_MAX || (grown = realloc(b->data, b->len + n + 1)) == NULL)
-		return 0;
-	memcpy(grown + b->len, p, n);
-	b->data = grown;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-	(void)arg, (void)a, (void)b, (void)c, (void)d;
-	return atomic_load(&stopping) && monotonic_ms() >= stop_deadline;
+	return d != 0 && monotonic_ms() >= d;
 }
 
 /* GET <database URL>/<rest> into memory.  Returns the HTTP status, or -1
  * with a reason for a transport failure. */
 static long db_get(const char *rest, struct body *b, char *reason, size_t n)
 {
-	char url[4096], err[CURL_ERROR_SIZE] = "";
+	const struct http_limits lim = {
+		.max_bytes = SUMDB_BODY_MAX,
+		.stall_ms = cfg->stall_timeout_ms,
+		.cancel = past_deadline,
+	};
+	char url[4096], why[512];
 	const char *base = sumdb_url(db.conf, reason, n);
-	long status = -1;
-	CURLcode cc;
-	CURL *e;
+	struct http_body hb;
+	long status;
 
 	if (base == NULL)
 		return -1;
 	snprintf(url, sizeof url, "%s/%s", base, rest);
-	if ((e = upstream_easy(url)) == NULL)
-		return fail(reason, n, "out of memory");
-	b->data = NULL;
-	b->len = 0;
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((cfg->stall_timeout_ms + 999) / 1000));
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-	cc = curl_easy_perform(e);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	else
-		fail(reason, n, "checksum database %s: %s", url, err[0] ? err : curl_easy_strerror(cc));
-	curl_easy_cleanup(e);
-	if (status != 200) {
-		free(b->data);
-		b->data = NULL;
-	}
+	status = http_get(url, &lim, &hb, why, sizeof why);
+	if (status < 0)
+		fail(reason, n, "checksum database %s", why);
+	b->data = hb.data;
+	b->len = hb.len;
 	return status;
 }
 
@@ -143,14 +114,14 @@ static int read_cached(const char *key, struct body *b, size_t max)
 		return r;
 	b->len = e.size;
 	b->data = e.size <= max ? malloc(e.size + 1) : NULL;
-	if (b->data == NULL || pread(e.fd, b->data, e.size, 0) != (ssize_t)e.size) {
-		close(e.fd);
+	if (b->data == NULL || pread(e.ce_fd, b->data, e.size, 0) != (ssize_t)e.size) {
+		close(e.ce_fd);
 		free(b->data);
 		b->data = NULL;
 		return -EIO;
 	}
 	b->data[b->len] = '\0';
-	close(e.fd);
+	close(e.ce_fd);
 	return 0;
 }
 
@@ -475,64 +446,29 @@ int verify_init(const struct config *c)
 	return 0;
 }
 
-static struct item *next_item(void)
+static void verify_task(void *arg)
 {
-	struct item *it;
-
-	pthread_mutex_lock(&qlock);
-	while (queue_head == NULL && !atomic_load(&stopping))
-		pthread_cond_wait(&qcond, &qlock);
-	it = queue_head;
-	if (it) {
-		queue_head = it->next;
-		if (queue_head == NULL)
-			queue_tail = &queue_head;
-	}
-	pthread_mutex_unlock(&qlock);
-	return it;
-}
-
-static void *verifier_main(void *arg)
-{
-	struct item *it;
+	struct item *it = arg;
 	char reason[512];
 
-	(void)arg;
-	while ((it = next_item()) != NULL) {
-		if (atomic_load(&stopping) && monotonic_ms() >= stop_deadline)
-			it->done(it->arg, "goproxyd is shutting down");
-		else if (it->locate)
-			it->done(it->arg, sumdb_url(it->locate, reason, sizeof reason) ? NULL : reason);
-		else if (verify_file(&it->req, it->fd, reason, sizeof reason) < 0) {
-			log_warn("rejected %s@%s: %s", it->req.path, it->req.version, reason);
-			it->done(it->arg, reason);
-		} else
-			it->done(it->arg, NULL);
-		free(it);
-	}
-	return NULL;
+	if (past_deadline())
+		it->done(it->arg, "goproxyd is shutting down");
+	else if (verify_file(&it->req, it->fd, reason, sizeof reason) < 0) {
+		log_warn("rejected %s@%s: %s", it->req.path, it->req.version, reason);
+		it->done(it->arg, reason);
+	} else
+		it->done(it->arg, NULL);
+	free(it);
 }
 
 int verify_start(void)
 {
-	if (pthread_create(&thread, NULL, verifier_main, NULL) != 0)
-		return -1;
-	thread_running = true;
-	return 0;
-}
-
-static void enqueue(struct item *it)
-{
-	pthread_mutex_lock(&qlock);
-	*queue_tail = it;
-	queue_tail = &it->next;
-	pthread_cond_signal(&qcond);
-	pthread_mutex_unlock(&qlock);
+	return (pool = workq_start(N_VERIFIERS)) ? 0 : -1;
 }
 
 void verify_submit(const struct request *r, int fd, verify_done_fn done, void *arg)
 {
-	struct item *it = calloc(1, sizeof *it);
+	struct item *it = malloc(sizeof *it);
 
 	if (it == NULL) {
 		done(arg, "out of memory");
@@ -542,33 +478,17 @@ void verify_submit(const struct request *r, int fd, verify_done_fn done, void *a
 	it->fd = fd;
 	it->done = done;
 	it->arg = arg;
-	enqueue(it);
-}
-
-void verify_locate_submit(const struct sumdb_conf *db, verify_done_fn done, void *arg)
-{
-	struct item *it = calloc(1, sizeof *it);
-
-	if (it == NULL) {
-		done(arg, "out of memory");
-		return;
+	if (pool == NULL || workq_submit(pool, verify_task, it) < 0) {
+		free(it);
+		done(arg, "goproxyd is shutting down");
 	}
-	it->locate = db;
-	it->fd = -1;
-	it->done = done;
-	it->arg = arg;
-	enqueue(it);
 }
 
 void verify_stop(int64_t deadline_ms)
 {
-	if (!thread_running)
+	if (pool == NULL)
 		return;
-	pthread_mutex_lock(&qlock);
-	stop_deadline = deadline_ms;
-	atomic_store(&stopping, true);
-	pthread_cond_broadcast(&qcond);
-	pthread_mutex_unlock(&qlock);
-	pthread_join(thread, NULL);
-	thread_running = false;
+	atomic_store(&stop_deadline, deadline_ms > 0 ? deadline_ms : 1);
+	workq_stop(pool);
+	pool = NULL;
 }

@@ -12,8 +12,8 @@
 #include "config.h"
 #include "dirhash.h"
 #include "modpath.h"
+#include "httpget.h"
 #include "sumdburl.h"
-#include "upstream.h"
 #include "verify.h"
 #include "verifycmd.h"
 
@@ -210,6 +210,7 @@ static int visit(const char *fpath, const struct stat *st, int type, struct FTW 
 int verifycmd_main(int argc, char **argv)
 {
 	const char *gosum = NULL;
+	struct httpget_conf http;
 	struct config cfg;
 	int r;
 
@@ -231,8 +232,10 @@ int verifycmd_main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (upstream_init(&cfg) < 0 || sumdb_url_init(&cfg) < 0 || verify_init(&cfg) < 0) {
+	http = (struct httpget_conf){ cfg.netrc, cfg.connect_timeout_ms };
+	if (httpget_init(&http) < 0 || sumdb_url_init(&cfg) < 0 || verify_init(&cfg) < 0) {
 		sumdb_url_free();
+		httpget_free();
 		cache_shutdown();
 		config_free(&cfg);
 		return 2;
@@ -243,6 +246,7 @@ int verifycmd_main(int argc, char **argv)
 		fprintf(stderr, "goproxyd verify: walking %s: %s\n", run.dir, strerror(errno));
 	printf("verified %u, failed %u, skipped %u\n", run.verified, run.failed, run.skipped);
 	sumdb_url_free();
+	httpget_free();
 	cache_shutdown();
 	config_free(&cfg);
 	for (size_t i = 0; i < run.n_sums; i++) {

@@ -518,7 +518,7 @@ test_defaults(void **state)
 	assert_int_equal(r.cfg.stall_timeout_ms, 30000);
 	assert_int_equal(r.cfg.client_timeout_ms, 60000);
 	assert_int_equal(r.cfg.shutdown_timeout_ms, 10000);
-	assert_int_equal(r.cfg.max_fetches, 16);
+	assert_int_equal(r.cfg.max_fetches, 256);
 	assert_int_equal(r.cfg.max_conns, 1024);
 	assert_int_equal(r.cfg.threads, 0);
 	assert_int_equal(r.cfg.max_header_bytes, 8192);
