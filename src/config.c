@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "parseutil.h"
 #include "route.h"
 #include "text.h"
 
@@ -24,87 +25,7 @@
 #define RUNE_ERROR      0xfffdu
 
 /* ------------------------------------------------------------------ */
-/* Memory and small string helpers                                     */
-
-static void
-oom(void)
-{
-	fputs("goproxyd: out of memory\n", stderr);
-	abort();
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-static void *
-xreallocarray(void *p, size_t n, size_t size)
-{
-	if (size != 0 && n > SIZE_MAX / size)
-		oom();
-	if ((p = realloc(p, n * size > 0 ? n * size : 1)) == NULL)
-		oom();
-	return p;
-}
-
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char *p = strndup(s, n);
-
-	if (p == NULL)
-		oom();
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	return xstrndup(s, strlen(s));
-}
-
-static int
-is_space(int c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	    c == '\v' || c == '\f';
-}
-
-static int
-is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int
-is_alpha(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Trims ASCII white space from both ends of [*s, *e). */
-static void
-trim(const char **s, const char **e)
-{
-	while (*s < *e && is_space((unsigned char)**s))
-		(*s)++;
-	while (*e > *s && is_space((unsigned char)(*e)[-1]))
-		(*e)--;
-}
-
-static int
-span_is(const char *s, const char *e, const char *word)
-{
-	size_t n = strlen(word);
-
-	return (size_t)(e - s) == n && memcmp(s, word, n) == 0;
-}
+/* Quoting for error messages                                         */
 
 /* The inside of fput_quoted(), without the quotes. */
 static void
