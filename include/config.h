@@ -94,10 +94,6 @@ void config_free_upstreams(struct upstream *ups, size_t n);
 const char *config_parse_sumdb(const char *list, struct sumdb_conf **dbs, size_t *n);
 void config_free_sumdbs(struct sumdb_conf *dbs, size_t n);
 
-/* module.MatchPrefixPatterns: does any comma-separated glob match a
- * leading run of path elements of modpath? */
-bool config_match_patterns(char *const *globs, size_t n, const char *modpath);
-
 /* Go's time.ParseDuration ("300ms", "1.5h", "1h2m3s"); negative refused. */
 const char *config_parse_duration(const char *s, int64_t *ms);
 

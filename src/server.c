@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "flight.h"
 #include "gc.h"
+#include "glob.h"
 #include "hot.h"
 #include "log.h"
 #include "metrics.h"

@@ -13,6 +13,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "dirhash.h"
+#include "glob.h"
 #include "log.h"
 #include "note.h"
 #include "sumdburl.h"

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "glob.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
