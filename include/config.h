@@ -94,7 +94,4 @@ void config_free_upstreams(struct upstream *ups, size_t n);
 const char *config_parse_sumdb(const char *list, struct sumdb_conf **dbs, size_t *n);
 void config_free_sumdbs(struct sumdb_conf *dbs, size_t n);
 
-/* host:port, [v6]:port or :port -> host (NULL for empty) and port. */
-const char *config_parse_listen(const char *s, char **host, char **port);
-
 #endif
