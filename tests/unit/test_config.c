@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "config.h"
 #include "glob.h"
+#include "proxylist.h"
 #include "units.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
