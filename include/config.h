@@ -6,8 +6,12 @@
  *
  * Contract: config_parse_args() fills a struct config that owns every
  * string it points to (config_free releases them).  Errors are reported as
- * exactly one line on the given stream, naming the flag.  The grammar
- * helpers are pure and are what the unit tests exercise.
+ * exactly one line on the given stream, naming the flag.  These functions
+ * run at start-up, on the main thread; once filled, the config is only
+ * read, from any thread.  The grammars of the flags' values are pure, have
+ * their own headers and are what the unit tests exercise: proxylist.h
+ * (-proxy, -sumdb; struct upstream and struct sumdb_conf), glob.h
+ * (-exclude, -noSumPatterns), units.h (durations, sizes), addr.h (-listen).
  */
 #ifndef GOPROXYD_CONFIG_H
 #define GOPROXYD_CONFIG_H

@@ -1,11 +1,15 @@
 /*
- * config.c: the command line, parsed the way Go's flag package does it,
- * and the small grammars behind the flags: GOPROXY lists, GOPRIVATE-style
- * globs (module.MatchPrefixPatterns over path.Match), Go durations and
- * listen addresses.
+ * config.c: the command line, parsed the way Go's flag package does it:
+ * the flag table, Go's flag syntax, the usage text, the one-line error
+ * messages, and the setters that store each value in struct config.  The
+ * value grammars are pure leaves this file includes: addr.c (-listen),
+ * proxylist.c (-proxy, -sumdb), glob.c (-exclude, -noSumPatterns) and
+ * units.c (durations, -cacheMaxSize); -pathPrefix is checked here.
  *
  * Every string a struct config points to is heap-allocated and owned by
- * it.  Grammar helpers return NULL on success or a static one-line reason.
+ * it.  Setters and grammars return NULL on success or a one-line reason.
+ * Thread: start-up, on the main thread (main, `goproxyd gc`, `goproxyd
+ * verify`); nothing here runs once the daemon serves.
  */
 #include <stddef.h>
 #include <stdint.h>
