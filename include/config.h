@@ -21,7 +21,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "proxylist.h"
+#include "glob.h"         /* matches the -exclude and -noSumPatterns lists */
+#include "proxylist.h"    /* struct upstream, struct sumdb_conf */
 
 #define GOPROXYD_VERSION "0.1.0"
 

@@ -18,7 +18,6 @@
 #include "clock.h"
 #include "flight.h"
 #include "gc.h"
-#include "glob.h"
 #include "hot.h"
 #include "log.h"
 #include "metrics.h"

@@ -13,7 +13,6 @@
 #include "cache.h"
 #include "clock.h"
 #include "dirhash.h"
-#include "glob.h"
 #include "log.h"
 #include "note.h"
 #include "sumdburl.h"
