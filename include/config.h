@@ -6,8 +6,12 @@
  *
  * Contract: config_parse_args() fills a struct config that owns every
  * string it points to (config_free releases them).  Errors are reported as
- * exactly one line on the given stream, naming the flag.  The grammar
- * helpers are pure and are what the unit tests exercise.
+ * exactly one line on the given stream, naming the flag.  These functions
+ * run at start-up, on the main thread; once filled, the config is only
+ * read, from any thread.  The grammars of the flags' values are pure, have
+ * their own headers and are what the unit tests exercise: proxylist.h
+ * (-proxy, -sumdb; struct upstream and struct sumdb_conf), glob.h
+ * (-exclude, -noSumPatterns), units.h (durations, sizes), addr.h (-listen).
  */
 #ifndef GOPROXYD_CONFIG_H
 #define GOPROXYD_CONFIG_H
@@ -17,23 +21,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "glob.h"         /* matches the -exclude and -noSumPatterns lists */
+#include "proxylist.h"    /* struct upstream, struct sumdb_conf */
+
 #define GOPROXYD_VERSION "0.1.0"
-
-struct upstream {
-	char *url;               /* absolute http(s) base URL, no trailing '/' */
-	bool fallback_on_error;  /* the separator after this entry was '|' */
-};
-
-/* A checksum database goproxyd proxies (-sumdb). */
-struct sumdb_conf {
-	char *name;              /* e.g. "sum.golang.org"; also its cache directory */
-	char *url;               /* base URL, no trailing '/' (https://NAME unless given) */
-	char *key;               /* verifier key "name+hash+base64", or NULL */
-	bool discover;           /* no URL given: try the -proxy entries first (sumdburl.h) */
-};
-
-/* The go command's built-in key for sum.golang.org (modfetch/key.go). */
-#define SUMDB_GOLANG_KEY "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
 
 struct config {
 	char *listen_host;       /* NULL: every address */
@@ -78,30 +69,5 @@ int config_parse_args(struct config *cfg, int argc, char **argv,
                       FILE *out, FILE *err);
 void config_free(struct config *cfg);
 void config_usage(FILE *out);
-
-/* GOPROXY grammar.  On success returns NULL and sets *ups, *n (owned by the
- * caller; free with config_free_upstreams) and *offline; "off" ends the list
- * and, when it is the first entry, means offline; "direct" is refused with a
- * reason; entries without a scheme get "https://" as the go command does. */
-const char *config_parse_proxy(const char *list, struct upstream **ups,
-                               size_t *n, bool *offline);
-void config_free_upstreams(struct upstream *ups, size_t n);
-
-/* -sumdb grammar: "off", or comma-separated entries NAME, KEY, NAME=URL or
- * KEY=URL, where KEY is a verifier key "name+hash+base64".  Without a URL,
- * url is https://NAME and discover is set; sum.golang.org's key is built
- * in. */
-const char *config_parse_sumdb(const char *list, struct sumdb_conf **dbs, size_t *n);
-void config_free_sumdbs(struct sumdb_conf *dbs, size_t n);
-
-/* module.MatchPrefixPatterns: does any comma-separated glob match a
- * leading run of path elements of modpath? */
-bool config_match_patterns(char *const *globs, size_t n, const char *modpath);
-
-/* Go's time.ParseDuration ("300ms", "1.5h", "1h2m3s"); negative refused. */
-const char *config_parse_duration(const char *s, int64_t *ms);
-
-/* host:port, [v6]:port or :port -> host (NULL for empty) and port. */
-const char *config_parse_listen(const char *s, char **host, char **port);
 
 #endif

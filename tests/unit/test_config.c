@@ -1,5 +1,5 @@
 /*
- * test_config: flags, GOPROXY lists, exclude globs, durations, -listen.
+ * test_config: flags, GOPROXY lists, exclude globs, durations, sizes, -listen.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "config.h"
+#include "glob.h"
+#include "proxylist.h"
+#include "units.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -442,6 +446,49 @@ test_durations(void **state)
 	assert_non_null(strstr(config_parse_duration("1x", &ms), "unknown unit"));
 }
 
+/* ---- sizes ------------------------------------------------------------ */
+
+static void
+test_sizes(void **state)
+{
+	static const struct {
+		const char *s;
+		uint64_t bytes;
+	} good[] = {
+		{ "0", 0 }, { "512", 512 }, { "007", 7 }, { "1K", 1024 },
+		{ "1KB", 1024 }, { "1KiB", 1024 }, { "512M", 512ULL << 20 },
+		{ "50G", 50ULL << 30 }, { "2T", 2ULL << 40 },
+		{ "16777215T", 16777215ULL << 40 },
+		{ "18446744073709551615", UINT64_MAX },
+	};
+	static const char *bad[] = {
+		"", "-1", "+1", " 1", "1X", "1k", "1Ki", "1KBB", "1.5G", "0x10",
+		"G", "16777216T", "18446744073709551616",
+	};
+	uint64_t bytes;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(good); i++) {
+		const char *why = config_parse_size(good[i].s, &bytes);
+
+		if (why != NULL)
+			fail_msg("%s: %s", good[i].s, why);
+		if (bytes != good[i].bytes)
+			fail_msg("%s: %llu bytes", good[i].s,
+			    (unsigned long long)bytes);
+	}
+	for (i = 0; i < NELEM(bad); i++) {
+		bytes = 42;
+		if (config_parse_size(bad[i], &bytes) == NULL)
+			fail_msg("%s: accepted", bad[i]);
+		if (bytes != 42)
+			fail_msg("%s: result written on failure", bad[i]);
+	}
+	assert_non_null(strstr(config_parse_size("16777216T", &bytes), "too large"));
+	assert_non_null(strstr(config_parse_size("1X", &bytes), "want a size"));
+}
+
 /* ---- -listen ---------------------------------------------------------- */
 
 static void
@@ -714,6 +761,7 @@ main(void)
 		cmocka_unit_test(test_match_prefix_patterns),
 		cmocka_unit_test(test_exclude_flag),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_flag_forms),
