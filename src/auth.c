@@ -1,4 +1,5 @@
-/* auth: see include/auth.h. */
+/* auth: see include/auth.h.  Loaded on the main thread at start-up; checked
+ * on the serving threads (read-only by then). */
 #include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -1,4 +1,5 @@
-/* cache: see include/cache.h. */
+/* cache: see include/cache.h.  Any thread: serving threads open files, the
+ * store and verifier threads publish them, the collector counts them. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,8 @@
  * dirhash: see include/dirhash.h.
  *
  * A port of golang.org/x/mod/sumdb/dirhash's Hash1 and HashZip, reading
- * zips with libzip and hashing with OpenSSL's EVP SHA-256.
+ * zips with libzip and hashing with OpenSSL's EVP SHA-256.  Pure: any
+ * thread (the verifier pool, `goproxyd verify`).
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,5 @@
-/* gc: see include/gc.h. */
+/* gc: see include/gc.h.  gc_note_use() and gc_check() on any thread; the
+ * passes on the collector thread (or in `goproxyd gc`). */
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>

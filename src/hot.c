@@ -1,4 +1,4 @@
-/* hot: see include/hot.h. */
+/* hot: see include/hot.h.  The serving threads; each slot has its own lock. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

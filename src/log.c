@@ -1,4 +1,5 @@
-/* log: see include/log.h. */
+/* log: see include/log.h.  Any thread; the access log is written by its own
+ * writer thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

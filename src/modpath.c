@@ -5,7 +5,7 @@
  * encoding, CheckPathMajor, module/pseudo.go's IsPseudoVersion and the
  * semver package.  Every decision mirrors the Go source; where the Go name
  * differs, the Go name is given in the comment above the function.
- * Strings are NUL-terminated; nothing allocates.
+ * Strings are NUL-terminated; nothing allocates.  Pure: any thread.
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,7 +3,7 @@
  *
  * A port of the verification half of golang.org/x/mod/sumdb/note
  * (NewVerifier, Open, isValidName, keyHash). SHA-256 and Ed25519 come
- * from OpenSSL's EVP interface.
+ * from OpenSSL's EVP interface.  Pure: any thread.
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* validate: see include/validate.h. */
+/* validate: see include/validate.h.  Pure checks; run on the store threads. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>

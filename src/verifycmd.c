@@ -1,4 +1,4 @@
-/* verifycmd: see include/verifycmd.h. */
+/* verifycmd: see include/verifycmd.h.  `goproxyd verify`: one thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
