@@ -90,6 +90,22 @@ trim(const char **s, const char **e)
 		(*e)--;
 }
 
+/* The next non-empty, trimmed element of a comma-separated list at *p, as
+ * [*s, *e); advances *p past it.  False at the end of the list. */
+static inline int
+next_element(const char **p, const char **s, const char **e)
+{
+	while (**p != '\0') {
+		*s = *p;
+		*e = *p + strcspn(*p, ",");
+		*p = **e ? *e + 1 : *e;
+		trim(s, e);
+		if (*s != *e)
+			return 1;
+	}
+	return 0;
+}
+
 /* Is [s, e) exactly word? */
 static inline int
 span_is(const char *s, const char *e, const char *word)

@@ -17,6 +17,10 @@ uint64_t text_hash(const char *s, size_t n);
 /* text_hash() of a NUL-terminated string. */
 uint64_t text_hash_str(const char *s);
 
+/* Formats a one-line reason into buf[0..n) (cut to fit) and returns -1,
+ * so that an error path can `return text_fail(reason, n, ...)`. */
+int text_fail(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* utf8.DecodeRune: the rune at s[0..n) and its size in bytes.  An invalid
  * or truncated sequence (overlong forms, surrogates, past U+10FFFF) gives
  * -1 with size 1; n == 0 gives -1 with size 0. */

@@ -241,13 +241,7 @@ parse_globs(const char *v, char ***list, size_t *count)
 	char **globs = NULL;
 	size_t n = 0;
 
-	while (*p != '\0') {
-		s = p;
-		e = p + strcspn(p, ",");
-		p = *e ? e + 1 : e;
-		trim(&s, &e);
-		if (s == e)
-			continue;
+	while (next_element(&p, &s, &e)) {
 		if (glob_path_match(s, (size_t)(e - s), "", 0) < 0) {
 			free_strings(globs, n);
 			return "malformed glob pattern";

@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,20 +64,8 @@ static bool fetcher_gone;           /* under qlock: no more attempts after this 
 
 static int64_t last_probe_ms;
 
-/* Formats a reason into a fixed buffer; long URLs are cut, which is fine
- * for a one-line message. */
-static void reason_printf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void reason_printf(char *buf, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-}
-
-#define set_error(j, ...) reason_printf((j)->error, sizeof (j)->error, __VA_ARGS__)
+/* Long URLs are cut, which is fine for a one-line message. */
+#define set_error(j, ...) text_fail((j)->error, sizeof (j)->error, __VA_ARGS__)
 
 /* --- URLs ----------------------------------------------------------------- */
 
@@ -414,7 +401,7 @@ static void on_done(struct job *j, CURLcode cc)
 	if (cc == CURLE_OK && (code == 404 || code == 410)) {
 		snprintf(j->notfound, sizeof j->notfound, "%s", j->head);
 		if (j->notfound[0] == '\0')
-			reason_printf(j->notfound, sizeof j->notfound, "%s: %ld", j->url, code);
+			text_fail(j->notfound, sizeof j->notfound, "%s: %ld", j->url, code);
 		next_upstream(j);
 		return;
 	}

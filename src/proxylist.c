@@ -286,13 +286,7 @@ config_parse_sumdb(const char *list, struct sumdb_conf **dbs, size_t *count)
 	trim(&s, &e);
 	if ((size_t)(e - s) == 3 && memcmp(s, "off", 3) == 0)
 		return NULL;
-	while (*p != '\0') {
-		s = p;
-		e = p + strcspn(p, ",");
-		p = *e ? e + 1 : e;
-		trim(&s, &e);
-		if (s == e)
-			continue;
+	while (next_element(&p, &s, &e)) {
 		out = xreallocarray(out, n + 1, sizeof(*out));
 		memset(&out[n], 0, sizeof(out[n]));
 		why = parse_sumdb_entry(s, e, &out[n++]);

@@ -1,4 +1,6 @@
 /* text: see include/text.h.  Pure; any thread. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "text.h"
@@ -15,6 +17,16 @@ uint64_t text_hash(const char *s, size_t n)
 uint64_t text_hash_str(const char *s)
 {
 	return text_hash(s, strlen(s));
+}
+
+int text_fail(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
 int32_t text_decode_rune(const char *str, size_t n, size_t *size)

@@ -2,7 +2,6 @@
  * in `goproxyd verify`); verify_submit() from any thread. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "log.h"
 #include "note.h"
 #include "sumdburl.h"
+#include "text.h"
 #include "tlog.h"
 #include "verify.h"
 #include "workq.h"
@@ -52,18 +52,6 @@ static atomic_ullong rejected;
 static struct workq *pool;
 static atomic_llong stop_deadline;   /* 0 while running */
 
-static int fail(char *reason, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *reason, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* --- bytes from the cache or the database ---------------------------------- */
 
 struct body {
@@ -98,7 +86,7 @@ static long db_get(const char *rest, struct body *b, char *reason, size_t n)
 	snprintf(url, sizeof url, "%s/%s", base, rest);
 	status = http_get(url, &lim, &hb, why, sizeof why);
 	if (status < 0)
-		fail(reason, n, "checksum database %s", why);
+		text_fail(reason, n, "checksum database %s", why);
 	b->data = hb.data;
 	b->len = hb.len;
 	return status;
@@ -233,7 +221,7 @@ static int merge_tree(const struct tlog_tree *t, const char *note, size_t note_l
 
 	if (db.have_latest && t->n == db.latest.n) {
 		if (memcmp(t->hash, db.latest.hash, TLOG_HASH_SIZE) != 0)
-			return fail(reason, n, "checksum database forked: two trees of size %lld",
+			return text_fail(reason, n, "checksum database forked: two trees of size %lld",
 			            (long long)t->n);
 		return 0;
 	}
@@ -242,7 +230,7 @@ static int merge_tree(const struct tlog_tree *t, const char *note, size_t note_l
 	else if (db.have_latest)
 		bad = tlog_check_consistency(TILE_HEIGHT, &db.latest, t, read_tile, rd);
 	if (bad)
-		return fail(reason, n, "checksum database tree is inconsistent with the one verified before (%s)",
+		return text_fail(reason, n, "checksum database tree is inconsistent with the one verified before (%s)",
 		            bad);
 	if (!db.have_latest || t->n > db.latest.n) {
 		db.latest = *t;
@@ -261,7 +249,7 @@ static int open_tree(const char *note, size_t len, struct tlog_tree *t, char *re
 
 	if (bad == NULL)
 		bad = tlog_parse_tree(note, text_len, t);
-	return bad ? fail(reason, n, "checksum database note: %s", bad) : 0;
+	return bad ? text_fail(reason, n, "checksum database note: %s", bad) : 0;
 }
 
 /* --- one file ------------------------------------------------------------- */
@@ -274,16 +262,16 @@ int verify_hash(const struct request *r, int fd, char *hash, char *reason, size_
 
 	if (r->kind == REQ_ZIP) {
 		if ((bad = dirhash_zip(fd, NULL, hash)) != NULL)
-			return fail(reason, n, "cannot hash the zip: %s", bad);
+			return text_fail(reason, n, "cannot hash the zip: %s", bad);
 		return 0;
 	}
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > MOD_MAX)
-		return fail(reason, n, "cannot read the go.mod");
+		return text_fail(reason, n, "cannot read the go.mod");
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		return fail(reason, n, "out of memory");
+		return text_fail(reason, n, "out of memory");
 	if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
 		free(buf);
-		return fail(reason, n, "cannot read the go.mod");
+		return text_fail(reason, n, "cannot read the go.mod");
 	}
 	dirhash_mod(buf, (size_t)st.st_size, hash);
 	free(buf);
@@ -306,13 +294,13 @@ static int check_line(const struct request *r, const char *rec, size_t len, cons
 		if (ll > wl && memcmp(p, want, wl) == 0) {
 			if (ll - wl == strlen(hash) && memcmp(p + wl, hash, ll - wl) == 0)
 				return 0;
-			return fail(reason, n, "checksum mismatch for %s@%s%s: downloaded %s, checksum database has %.*s",
+			return text_fail(reason, n, "checksum mismatch for %s@%s%s: downloaded %s, checksum database has %.*s",
 			            r->path, r->version, r->kind == REQ_MOD ? "/go.mod" : "", hash,
 			            (int)(ll - wl), p + wl);
 		}
 		p += ll + 1;
 	}
-	return fail(reason, n, "checksum database has no record of %s@%s", r->path, r->version);
+	return text_fail(reason, n, "checksum database has no record of %s@%s", r->path, r->version);
 }
 
 /* The lookup answer for r: cached, or fetched (*fresh set). */
@@ -329,9 +317,9 @@ static int get_lookup(const struct request *r, struct body *b, char *rest, size_
 		return 0;
 	st = db_get(rest, b, reason, n);
 	if (st == 404 || st == 410)
-		return fail(reason, n, "checksum database has no record of %s@%s", r->path, r->version);
+		return text_fail(reason, n, "checksum database has no record of %s@%s", r->path, r->version);
 	if (st != 200)
-		return st < 0 ? -1 : fail(reason, n, "checksum database answered %ld for %s", st, rest);
+		return st < 0 ? -1 : text_fail(reason, n, "checksum database answered %ld for %s", st, rest);
 	*fresh = true;
 	return 0;
 }
@@ -346,14 +334,14 @@ static int check_lookup(const struct request *r, const struct body *b, const cha
 	int ret;
 
 	if ((bad = sumdb_parse_lookup(b->data, b->len, &id, &rec, &rec_len, &note, &note_len)) != NULL)
-		return fail(reason, n, "checksum database lookup: %s", bad);
+		return text_fail(reason, n, "checksum database lookup: %s", bad);
 	if (open_tree(note, note_len, &tree, reason, n) < 0)
 		return -1;
 	if (id >= tree.n)
-		return fail(reason, n, "checksum database record %lld is beyond its tree of size %lld",
+		return text_fail(reason, n, "checksum database record %lld is beyond its tree of size %lld",
 		            (long long)id, (long long)tree.n);
 	if ((bad = tlog_check_record(TILE_HEIGHT, &tree, id, rec, rec_len, read_tile, rd)) != NULL)
-		return fail(reason, n, "checksum database record not proved in its tree: %s", bad);
+		return text_fail(reason, n, "checksum database record not proved in its tree: %s", bad);
 	pthread_mutex_lock(&db.lock);
 	ret = merge_tree(&tree, note, note_len, rd, reason, n);
 	pthread_mutex_unlock(&db.lock);
@@ -372,7 +360,7 @@ int verify_file(const struct request *r, int fd, char *reason, size_t n)
 
 	if (!have_db) {
 		atomic_fetch_add(&rejected, 1);
-		return fail(reason, n, "cannot verify %s@%s: no checksum database with a key (-sumdb)",
+		return text_fail(reason, n, "cannot verify %s@%s: no checksum database with a key (-sumdb)",
 		            r->path, r->version);
 	}
 	if (verify_hash(r, fd, hash, reason, n) < 0 ||
