@@ -19,7 +19,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,14 +26,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (check_clean_exits, Daemons, Runner, check, eq, free_port, get,  # noqa: E402
-                     make_tmp, norm_ct, read, timeout, tmp_leftovers)
+from harness import (check_clean_exits, Daemons, Runner, check, eq, expect_ok, free_port, get,  # noqa: E402
+                     make_tmp, note, parallel, read, timeout, tmp_leftovers, xcache)
 
 LIBA = "example.com/liba"
 LIBB = "example.com/libb"
 R = Runner(default_timeout=120)
-CT = {"info": "application/json", "mod": "text/plain; charset=utf-8", "zip": "application/zip",
-      "list": "text/plain; charset=utf-8", "latest": "application/json"}
 
 
 class Skip(Exception):
@@ -53,10 +50,6 @@ class Ctx:
 
 C = Ctx()
 D = Daemons()
-
-
-def note(msg):
-    print("# " + msg, flush=True)
 
 
 # ------------------------------------------------------------------ fixtures
@@ -112,10 +105,6 @@ def cpath(d, module, version=None, kind="zip"):
     return os.path.join(d.cache_dir, mkmodules.rel(module, version, kind))
 
 
-def xcache(r):
-    return (r.h("X-Goproxyd-Cache") or "").strip().lower()
-
-
 def rx(path):
     return re.escape(path) + "$"
 
@@ -123,14 +112,6 @@ def rx(path):
 def add_version(module, version, size=0):
     """module@version added to the shared tree (mkmodules.add_version)."""
     return mkmodules.add_version(C.tree, C.files, module, version, size)
-
-
-def expect_ok(r, want, kind, what):
-    check(r is not None and not isinstance(r, BaseException), "%s: no response (%r)" % (what, r))
-    eq(r.status, 200, "%s status (body %r)" % (what, r.body[:200]))
-    check(r.body == want, "%s: body differs from upstream (%d vs %d bytes)" % (what, len(r.body), len(want)))
-    eq(r.h("Content-Length"), str(len(want)), "%s Content-Length" % what)
-    eq(norm_ct(r.h("Content-Type")), norm_ct(CT[kind]), "%s Content-Type" % what)
 
 
 def expect_error(r, what, contains=(), status=404):
@@ -148,26 +129,6 @@ def expect_not_stored(d, module, version, kind, what):
     check(not os.path.exists(f), "%s: %s was stored" % (what, os.path.relpath(f, d.cache_dir)))
     left = tmp_leftovers(d.cache_dir)
     check(not left, "%s: temp files left: %s" % (what, left))
-
-
-def parallel(fns, join_timeout=60.0):
-    res = [None] * len(fns)
-    gate = threading.Barrier(len(fns) + 1)
-
-    def run(i, f):
-        try:
-            gate.wait(10)
-            res[i] = f()
-        except BaseException as e:  # noqa: B902
-            res[i] = e
-    ths = [threading.Thread(target=run, args=(i, f), daemon=True) for i, f in enumerate(fns)]
-    for t in ths:
-        t.start()
-    gate.wait(10)
-    deadline = time.time() + join_timeout
-    for t in ths:
-        t.join(max(0.1, deadline - time.time()))
-    return res
 
 
 def closed_port_url():

@@ -29,8 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (check_clean_exits, Daemons, Runner, TestFailure, check, eq, get,  # noqa: E402
-                     make_tmp, norm_ct, raw_request, read, timeout, tmp_leftovers)
+from harness import (check_clean_exits, Daemons, Runner, TestFailure, check, eq, expect_ok, get,  # noqa: E402
+                     lat_summary, make_tmp, note, parallel, raw_request, read, timed_get, timeout,
+                     tmp_leftovers, wait_for, xcache)
 
 LIBA = "example.com/liba"
 LIBB = "example.com/libb"
@@ -39,8 +40,6 @@ LIBC = "example.com/libc/v2"
 LIBD = "example.com/libd"
 
 R = Runner(default_timeout=120)
-CT = {"info": "application/json", "mod": "text/plain; charset=utf-8", "zip": "application/zip",
-      "list": "text/plain; charset=utf-8"}
 
 
 class Ctx:
@@ -53,10 +52,6 @@ class Ctx:
 
 C = Ctx()
 D = Daemons()
-
-
-def note(msg):
-    print("# " + msg, flush=True)
 
 
 # ------------------------------------------------------------------ fixtures
@@ -117,68 +112,9 @@ def cpath(d, module, version=None, kind="zip"):
     return os.path.join(cache, mkmodules.rel(module, version, kind))
 
 
-def xcache(r):
-    return (r.h("X-Goproxyd-Cache") or "").strip().lower()
-
-
 def add_version(module, version, size=0):
     """module@version added to the shared tree (mkmodules.add_version)."""
     return mkmodules.add_version(C.tree, C.files, module, version, size)
-
-
-def expect_ok(r, want, kind, what):
-    check(r is not None and not isinstance(r, BaseException), "%s: no response (%r)" % (what, r))
-    eq(r.status, 200, "%s status (body %r)" % (what, r.body[:200]))
-    check(r.body == want, "%s: body differs from upstream (%d vs %d bytes)" % (what, len(r.body), len(want)))
-    eq(r.h("Content-Length"), str(len(want)), "%s Content-Length" % what)
-    eq(norm_ct(r.h("Content-Type")), norm_ct(CT[kind]), "%s Content-Type" % what)
-
-
-def parallel(fns, join_timeout=60.0):
-    """Runs the callables in threads, released together; returns their
-    results (an exception object for a failed call, None if unfinished)."""
-    res = [None] * len(fns)
-    gate = threading.Barrier(len(fns) + 1)
-
-    def run(i, f):
-        try:
-            gate.wait(10)
-            res[i] = f()
-        except BaseException as e:  # noqa: B902 - reported by the caller
-            res[i] = e
-    ths = [threading.Thread(target=run, args=(i, f), daemon=True) for i, f in enumerate(fns)]
-    for t in ths:
-        t.start()
-    gate.wait(10)
-    deadline = time.time() + join_timeout
-    for t in ths:
-        t.join(max(0.1, deadline - time.time()))
-    return res
-
-
-def wait_for(cond, secs, step=0.02):
-    """Polls cond() until true or secs pass; returns its last value."""
-    deadline = time.time() + secs
-    v = cond()
-    while not v and time.time() < deadline:
-        time.sleep(step)
-        v = cond()
-    return v
-
-
-def timed_get(port, path, timeout=30.0):
-    t0 = time.monotonic()
-    r = get(port, path, timeout=timeout)
-    return r, time.monotonic() - t0
-
-
-def lat_summary(xs):
-    if not xs:
-        return "n=0"
-    s = sorted(xs)
-    return "n=%d p50=%.1fms p90=%.1fms max=%.1fms" % (len(s), 1000 * s[len(s) // 2],
-                                                      1000 * s[min(len(s) - 1, int(len(s) * 0.9))],
-                                                      1000 * s[-1])
 
 
 def sha(b):

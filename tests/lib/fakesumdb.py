@@ -21,6 +21,8 @@ Usage (module):
     db.url, db.vkey           # GOSUMDB="%s %s" % (db.vkey, db.url)
     db.counts                 # {"/lookup/...": n, ...}; db.count(regex)
     db.set_mode("bad-signature")   # tamper; set_mode(None) = honest
+    db.set_delay(10)          # answer lookups 10 s late (a slow database);
+                              # set_delay(s, pattern) for other paths, 0 = off
     db.stop()
 
 Tamper modes (set_mode; also POST /_mode with the name as body, "" = honest):
@@ -42,9 +44,15 @@ Tamper modes (set_mode; also POST /_mode with the name as body, "" = honest):
 Records added with wrong hashes are, of course, just served (the go command
 must then fail with SECURITY ERROR, checksum mismatch).
 
+Delay (set_delay; also POST /_delay with body "SECONDS [REGEX]"): requests
+whose path re.search()es the regex (default ^/lookup/) are counted at once
+and answered that many seconds late; stop() ends the waits early.  A delay
+is bounded by MAX_DELAY seconds.
+
 Usage (script):
     fakesumdb.py [--name NAME] [--port N] [--port-file F] [--proxy-dir DIR]
                  [--record 'path version h1:zip h1:mod' ...] [--verify]
+                 [--lookup-delay SECONDS]
 Prints the port and then the verifier key; runs until SIGTERM/SIGINT.
 --verify runs the self-check against the real go command instead
 (see tests/integration/test_fakesumdb_gocmd.py) and exits.
@@ -72,6 +80,7 @@ from fakeupstream import TrackingServer  # noqa: E402
 HEIGHT = 8
 DEFAULT_NAME = "sum.test.example"
 DEFAULT_SEED = hashlib.sha256(b"goproxyd fakesumdb test key").digest()
+MAX_DELAY = 120.0
 MODES = ("lookup-hashes", "bad-signature", "beyond-tree", "bad-tiles", "fork", "fork-same-size",
          "forged-tile")
 
@@ -258,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
         db = self.server.db
         path = self.path.split("?", 1)[0]
         db._count(path)
+        db._delay(path)
         try:
             code, body, ctype = db.handle(path)
         except Exception as e:  # a bug in the fake: say so, do not hang
@@ -274,6 +284,13 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 db.set_mode(body or None)
             except ValueError as e:
+                return self._send(400, "%s\n" % e)
+            return self._send(200, "ok\n")
+        if self.path == "/_delay":
+            try:
+                f = body.split(None, 1)
+                db.set_delay(float(f[0]) if f else 0, *f[1:])
+            except (ValueError, re.error) as e:
                 return self._send(400, "%s\n" % e)
             return self._send(200, "ok\n")
         self._send(405, "method not allowed\n")
@@ -293,6 +310,9 @@ class FakeSumDB:
         self._fork = None
         self._notes = {}           # (id(log), n, corrupt) -> signed note
         self.forged = {}           # (path, version) -> (h1 zip, h1 mod), see forge()
+        self.delay = 0.0           # see set_delay()
+        self.delay_rx = None
+        self.stopping = threading.Event()
         self.httpd = TrackingServer(("127.0.0.1", port), _Handler)
         self.httpd.db = self
         self.port = self.httpd.server_address[1]
@@ -370,6 +390,20 @@ class FakeSumDB:
             raise ValueError("unknown mode %r (want one of %s)" % (mode, ", ".join(MODES)))
         with self.lock:
             self.mode = mode
+
+    def set_delay(self, seconds, pattern=r"^/lookup/"):
+        """Answer requests whose path re.search()es pattern `seconds` late
+        (0 = at once); by default lookups, as a slow database would."""
+        rx = re.compile(pattern)
+        with self.lock:
+            self.delay = max(0.0, min(float(seconds), MAX_DELAY))
+            self.delay_rx = rx
+
+    def _delay(self, path):
+        with self.lock:
+            secs = self.delay if self.delay_rx is not None and self.delay_rx.search(path) else 0
+        if secs > 0:
+            self.stopping.wait(secs)
 
     def _fork_log(self):
         """The honest records with record 0 rewritten, plus one more."""
@@ -463,6 +497,7 @@ class FakeSumDB:
     # -- lifecycle
 
     def start(self):
+        self.stopping.clear()
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
@@ -470,7 +505,9 @@ class FakeSumDB:
 
     def stop(self):
         """Stop listening and end every open connection (kept-alive ones
-        included), so that the database is really down."""
+        included), so that the database is really down; delayed answers
+        end early."""
+        self.stopping.set()
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(10)
@@ -507,6 +544,8 @@ def main(argv):
     ap.add_argument("--record", action="append", default=[],
                     help="'path version h1:zip h1:mod' (repeatable)")
     ap.add_argument("--mode", choices=MODES)
+    ap.add_argument("--lookup-delay", type=float, default=0,
+                    help="answer lookups this many seconds late")
     ap.add_argument("--verify", action="store_true",
                     help="run tests/integration/test_fakesumdb_gocmd.py and exit")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -523,6 +562,7 @@ def main(argv):
         p, v, zh, mh = r.split()
         db.add(p, v, zh, mh)
     db.set_mode(a.mode)
+    db.set_delay(a.lookup_delay)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda s, f: stop.set())
     signal.signal(signal.SIGINT, lambda s, f: stop.set())

@@ -459,3 +459,75 @@ def all_files(root):
 def read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+# ------------------------------------------------------------------ timing and checks
+
+def note(msg):
+    """A measurement line ("# ..."), between the ok/FAIL lines."""
+    print("# " + msg, flush=True)
+
+
+CT = {"info": "application/json", "mod": "text/plain; charset=utf-8", "zip": "application/zip",
+      "list": "text/plain; charset=utf-8", "latest": "application/json"}
+
+
+def xcache(r):
+    return (r.h("X-Goproxyd-Cache") or "").strip().lower()
+
+
+def expect_ok(r, want, kind, what):
+    """r (a Resp, or the exception/None a helper returned) is a 200 with
+    exactly want, its length and the Content-Type of kind."""
+    check(r is not None and not isinstance(r, BaseException), "%s: no response (%r)" % (what, r))
+    eq(r.status, 200, "%s status (body %r)" % (what, r.body[:200]))
+    check(r.body == want, "%s: body differs from upstream (%d vs %d bytes)" % (what, len(r.body), len(want)))
+    eq(r.h("Content-Length"), str(len(want)), "%s Content-Length" % what)
+    eq(norm_ct(r.h("Content-Type")), norm_ct(CT[kind]), "%s Content-Type" % what)
+
+
+def parallel(fns, join_timeout=60.0):
+    """Runs the callables in threads, released together; returns their
+    results (an exception object for a failed call, None if unfinished)."""
+    res = [None] * len(fns)
+    gate = threading.Barrier(len(fns) + 1)
+
+    def run(i, f):
+        try:
+            gate.wait(10)
+            res[i] = f()
+        except BaseException as e:  # noqa: B902 - reported by the caller
+            res[i] = e
+    ths = [threading.Thread(target=run, args=(i, f), daemon=True) for i, f in enumerate(fns)]
+    for t in ths:
+        t.start()
+    gate.wait(10)
+    deadline = time.time() + join_timeout
+    for t in ths:
+        t.join(max(0.1, deadline - time.time()))
+    return res
+
+
+def wait_for(cond, secs, step=0.02):
+    """Polls cond() until true or secs pass; returns its last value."""
+    deadline = time.time() + secs
+    v = cond()
+    while not v and time.time() < deadline:
+        time.sleep(step)
+        v = cond()
+    return v
+
+
+def timed_get(port, path, timeout=30.0):
+    t0 = time.monotonic()
+    r = get(port, path, timeout=timeout)
+    return r, time.monotonic() - t0
+
+
+def lat_summary(xs):
+    if not xs:
+        return "n=0"
+    s = sorted(xs)
+    return "n=%d p50=%.1fms p90=%.1fms max=%.1fms" % (len(s), 1000 * s[len(s) // 2],
+                                                      1000 * s[min(len(s) - 1, int(len(s) * 0.9))],
+                                                      1000 * s[-1])
