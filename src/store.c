@@ -17,8 +17,10 @@
 #include "workq.h"
 
 /* Disk threads.  An fsync can take long on a busy disk; each holds one
- * thread, so a slow one delays its own file and leaves the others free. */
-#define N_DISK_THREADS 4
+ * thread, and the pool grows while every thread is busy, so a slow one
+ * delays its own file and not the next. */
+#define DISK_THREADS_MIN 2
+#define DISK_THREADS_MAX 64
 #define REASON_MAX 512
 
 struct item {
@@ -231,7 +233,7 @@ void store_submit(struct flight *f, struct cache_tmp *tmp, uint64_t size, const 
 
 int store_start(void)
 {
-	return (disk = workq_start(N_DISK_THREADS)) ? 0 : -1;
+	return (disk = workq_start(DISK_THREADS_MIN, DISK_THREADS_MAX)) ? 0 : -1;
 }
 
 void store_stop(void)

@@ -147,7 +147,7 @@ void sumdb_locate(const struct sumdb_conf *db, void (*done)(void *arg, const cha
 
 int sumdb_locate_start(void)
 {
-	return (locator = workq_start(1)) ? 0 : -1;
+	return (locator = workq_start(1, 1)) ? 0 : -1;
 }
 
 void sumdb_locate_stop(void)

@@ -25,9 +25,11 @@
 #define SUMDB_BODY_MAX (4u << 20)
 #define MOD_MAX (16u << 20)
 #define TOOLCHAIN "golang.org/toolchain"
-/* Verifier threads.  A check blocks while the database answers, so a few
- * run at once: a slow lookup holds one of them, not every verification. */
-#define N_VERIFIERS 4
+/* Verifier threads.  A check blocks while the database answers; the pool
+ * grows while every thread is busy, so a slow lookup holds up its own
+ * file, not the verification of another. */
+#define VERIFIERS_MIN 1
+#define VERIFIERS_MAX 32
 
 /* The database that verifies, with the latest tree proved so far. */
 struct vdb {
@@ -451,7 +453,7 @@ static void verify_task(void *arg)
 
 int verify_start(void)
 {
-	return (pool = workq_start(N_VERIFIERS)) ? 0 : -1;
+	return (pool = workq_start(VERIFIERS_MIN, VERIFIERS_MAX)) ? 0 : -1;
 }
 
 void verify_submit(const struct request *r, int fd, verify_done_fn done, void *arg)
