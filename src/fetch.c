@@ -26,6 +26,7 @@
 #include "validate.h"
 
 #define MAX_TRIES 3            /* per upstream, for transient failures */
+#define IDLE_CONNS 64          /* upstream connections kept open between transfers */
 #define REASON_MAX 512
 
 struct job {
@@ -655,6 +656,10 @@ int fetch_start(const struct config *c)
 	if ((multi = curl_multi_init()) == NULL)
 		return -1;
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)lim.per_upstream);
+	/* Idle connections kept for reuse.  libcurl's default grows with the
+	 * transfers ever run at once (4 each), which after a burst of a few
+	 * hundred would hold that many idle sockets. */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)IDLE_CONNS);
 	srand((unsigned)monotonic_ms() ^ (unsigned)getpid());
 	if (pthread_create(&thread, NULL, fetcher_main, NULL) != 0)
 		return -1;
