@@ -351,11 +351,11 @@ static int parse_sumdb(const char *path, struct request *req, const char **reaso
 static bool parse_ops(const char *path, struct request *req)
 {
 	if (strcmp(path, "/healthz") == 0)
-		req->kind = REQ_HEALTHZ;
+		req->op = OP_HEALTHZ;
 	else if (strcmp(path, "/readyz") == 0)
-		req->kind = REQ_READYZ;
+		req->op = OP_READYZ;
 	else if (strcmp(path, "/metrics") == 0)
-		req->kind = REQ_METRICS;
+		req->op = OP_METRICS;
 	else
 		return false;
 	return true;
@@ -443,9 +443,6 @@ const char *route_ext(enum req_kind kind)
 	case REQ_LIST:
 	case REQ_LATEST:
 	case REQ_SUMDB:
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
 		break;
 	}
 	return NULL;

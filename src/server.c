@@ -48,11 +48,10 @@ struct ctx {
 	struct pending *pending;     /* while waiting for a fetch, else NULL */
 	bool head;
 	/* For metrics and the access log. */
-	enum req_kind kind;
+	enum metric_endpoint endpoint;   /* ME_OTHER until routed */
 	int64_t start_us;
 	unsigned status;
 	uint64_t bytes;
-	bool routed;
 	const char *outcome;
 	char method[16];
 	char *url;               /* a copy, only when the access log is on */
@@ -126,9 +125,6 @@ static const char *content_type(const struct request *r)
 		return "application/zip";
 	case REQ_LIST:
 	case REQ_MOD:
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
 		break;
 	}
 	return "text/plain; charset=utf-8";
@@ -496,13 +492,14 @@ static enum MHD_Result answer_ops(struct ctx *x)
 	char *body;
 	size_t len;
 
-	switch (x->req->kind) {
-	case REQ_HEALTHZ:
+	switch (x->req->op) {
+	case OP_HEALTHZ:
 		return send_text(x, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3,
 		                 MHD_RESPMEM_PERSISTENT);
-	case REQ_READYZ:
+	case OP_READYZ:
 		return answer_readyz(x);
-	default:
+	case OP_METRICS:
+	case OP_NONE:
 		break;
 	}
 	if ((body = metrics_render(&len)) == NULL)
@@ -517,7 +514,7 @@ static bool authorized(struct ctx *x)
 	char *pass = NULL, *user;
 	bool ok;
 
-	if (!auth_enabled() || x->req->kind == REQ_HEALTHZ || x->req->kind == REQ_READYZ)
+	if (!auth_enabled() || x->req->op == OP_HEALTHZ || x->req->op == OP_READYZ)
 		return true;
 	user = MHD_basic_auth_get_username_password(x->conn, &pass);
 	ok = auth_check(user, pass);
@@ -588,11 +585,10 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 		                  cfg->path_prefix);
 	if ((st = route_parse(url, x->req, &reason)) != 0)
 		return send_error(x, (unsigned)st, "%s", reason);
-	x->routed = true;
-	x->kind = x->req->kind;
+	x->endpoint = metrics_endpoint(x->req);
 	if (!authorized(x))
 		return send_unauthorized(x);
-	if (x->req->kind == REQ_HEALTHZ || x->req->kind == REQ_READYZ || x->req->kind == REQ_METRICS)
+	if (x->req->op != OP_NONE)
 		return answer_ops(x);
 	if (x->req->kind == REQ_SUMDB) {
 		if ((st = (int)resolve_sumdb(x->req, &reason)) != 0)
@@ -659,8 +655,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		x->conn = c;
 		x->req = NULL;
 		x->pending = NULL;
-		x->kind = REQ_LIST;   /* read only once routed */
-		x->head = x->routed = false;
+		x->endpoint = ME_OTHER;
+		x->head = false;
 		x->status = 0;
 		x->bytes = 0;
 		x->start_us = monotonic_us();
@@ -688,7 +684,7 @@ static void log_completed(struct MHD_Connection *c, const struct ctx *x)
 	const union MHD_ConnectionInfo *ci;
 	char remote[64] = "-";
 
-	metrics_request(metrics_endpoint(x->kind, x->routed), x->status, x->bytes, usec);
+	metrics_request(x->endpoint, x->status, x->bytes, usec);
 	if (!accesslog_enabled())
 		return;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

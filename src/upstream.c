@@ -453,9 +453,6 @@ static const char *check_body(struct job *j)
 	case REQ_SUMDB:
 		return check_text(j, validate_sumdb);
 	case REQ_MOD:
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
 		break;
 	}
 	return NULL;
