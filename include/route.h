@@ -14,7 +14,8 @@
  * Checksum-database paths (/sumdb/<name>/..., and /lookup/, /tile/,
  * /latest at the root, which no module path can start with because a
  * module's first element has a dot) come out as REQ_SUMDB; whether <name>
- * is a database goproxyd proxies is the caller's question.
+ * is a database goproxyd proxies is the caller's question; a tile path is
+ * taken only in the canonical form tlog_parse_tile_path() accepts (tlog.h).
  * It never touches the filesystem; every string it produces passed the
  * go command's rules (modpath.h), so the escaped forms are safe file names.
  */

@@ -488,6 +488,8 @@ static void test_sumdb(void **state)
 		  "lookup/a.b/c@v1.0.0", 0 },
 		{ "/lookup/example.com/m@v1.0.0", 0, SUMDB_LOOKUP, "", "lookup/example.com/m@v1.0.0", 0 },
 		{ "/tile/8/0/000.p/5", 0, SUMDB_TILE, "", "tile/8/0/000.p/5", 5 },
+		{ "/tile/8/0/x999/x999/x999/x999/x999/999", 0, SUMDB_TILE, "",
+		  "tile/8/0/x999/x999/x999/x999/x999/999", 256 },
 		{ "/latest", 0, SUMDB_LATEST, "", "latest", 0 },
 		/* malformed */
 		{ "/sumdb/sum.golang.org/tile/8/0/x000/001", 400, 0, NULL, NULL, 0 },
@@ -497,6 +499,7 @@ static void test_sumdb(void **state)
 		{ "/sumdb/sum.golang.org/tile/8/0/001.p/256", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/tile/8/0/001.p/0", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/tile/8/0/001/", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/8/0/x001/x000/x000/x000/x000/x000/000", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/lookup/example.com/m@v1.0", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/lookup/example.com/m@master", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/lookup/Example.com/m@v1.0.0", 400, 0, NULL, NULL, 0 },
