@@ -25,7 +25,8 @@ enum metric_cache { MC_HIT, MC_MISS, MC_STALE, MC_COUNT };
 enum metric_upstream { MU_OK, MU_NOTFOUND, MU_ERROR, MU_COUNT };
 
 int metrics_init(const struct config *cfg);
-enum metric_endpoint metrics_endpoint(enum req_kind kind, int routed);
+/* The endpoint label of a routed request; ME_OTHER is for the rest. */
+enum metric_endpoint metrics_endpoint(const struct request *r);
 
 void metrics_request(enum metric_endpoint e, unsigned status, uint64_t bytes, int64_t usec);
 void metrics_cache(enum metric_cache c);

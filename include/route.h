@@ -7,12 +7,15 @@
  * once, and either fills *req and returns 0, or returns an HTTP status
  * (400 for a malformed request, 404 for a well-formed path that names no
  * endpoint) and points *reason at a static one-line explanation.
- * /healthz, /readyz and /metrics are operational endpoints; like the
- * checksum-database paths, they cannot be module paths (no dot).
+ * /healthz, /readyz and /metrics are operational endpoints: they come out
+ * with req->op set (and kind meaningless); like the checksum-database
+ * paths, they cannot be module paths (no dot).  Every other request has
+ * op OP_NONE and a kind.
  * Checksum-database paths (/sumdb/<name>/..., and /lookup/, /tile/,
  * /latest at the root, which no module path can start with because a
  * module's first element has a dot) come out as REQ_SUMDB; whether <name>
- * is a database goproxyd proxies is the caller's question.
+ * is a database goproxyd proxies is the caller's question; a tile path is
+ * taken only in the canonical form tlog_parse_tile_path() accepts (tlog.h).
  * It never touches the filesystem; every string it produces passed the
  * go command's rules (modpath.h), so the escaped forms are safe file names.
  */
@@ -29,9 +32,14 @@ enum req_kind {
 	REQ_ZIP,      /* /<m>/@v/<v>.zip */
 	REQ_LATEST,   /* /<m>/@latest */
 	REQ_SUMDB,    /* /sumdb/<name>/<rest>, or /<rest> for the default database */
-	REQ_HEALTHZ,  /* /healthz: the process is alive */
-	REQ_READYZ,   /* /readyz: cache writable, an upstream reachable */
-	REQ_METRICS,  /* /metrics: Prometheus text format */
+};
+
+/* An operational endpoint: answered by goproxyd itself, never a file. */
+enum req_op {
+	OP_NONE,      /* a module or checksum-database file: see kind */
+	OP_HEALTHZ,   /* /healthz: the process is alive */
+	OP_READYZ,    /* /readyz: cache writable, an upstream reachable */
+	OP_METRICS,   /* /metrics: Prometheus text format */
 };
 
 /* What a checksum-database request asks for (the <rest> of its path). */
@@ -47,7 +55,8 @@ enum sumdb_kind {
 #define SUMDB_REST_MAX (MP_PATH_MAX + MP_VERSION_MAX + 16)
 
 struct request {
-	enum req_kind kind;
+	enum req_op op;
+	enum req_kind kind;                /* only when op is OP_NONE */
 	char path[MP_PATH_MAX];            /* module path, original case */
 	char esc_path[MP_PATH_MAX];        /* case-escaped module path */
 	char version[MP_VERSION_MAX];      /* INFO/MOD/ZIP: version or query */

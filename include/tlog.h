@@ -67,7 +67,9 @@ const char *tlog_tile_path(const struct tlog_tile *t, char *buf, size_t bufsz);
 
 /* ParseTilePath on a NUL-terminated path starting with "tile/"; only
  * canonical paths (those tlog_tile_path would produce) are accepted.
- * Bounds: 1 <= h <= 30, l in 0..63 or "data" (-1), 1 <= w < 2^h with ".p". */
+ * Bounds: 1 <= h <= 30, l in 0..63 or "data" (-1), 1 <= w < 2^h with ".p",
+ * n < 10^18 (at most six 3-digit groups).  The one tile-path parser:
+ * route.c checks request paths with it too. */
 const char *tlog_parse_tile_path(const char *path, struct tlog_tile *t);
 
 /* Supplies the hash tile *t (never a data tile): on success *data is a

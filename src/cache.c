@@ -157,10 +157,6 @@ int cache_key(const struct request *r, char *key, size_t n)
 	case REQ_MOD:
 	case REQ_ZIP:
 		return fmt_key(key, n, "%s/@v/%s.%s", r->esc_path, r->esc_version, route_ext(r->kind));
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
-		break;   /* answered from memory */
 	}
 	return -EINVAL;
 }

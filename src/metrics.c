@@ -58,20 +58,17 @@ int metrics_register(const char *name, const char *type, const char *help, uint6
 	return 0;
 }
 
-enum metric_endpoint metrics_endpoint(enum req_kind kind, int routed)
+enum metric_endpoint metrics_endpoint(const struct request *r)
 {
-	if (!routed)
-		return ME_OTHER;
-	switch (kind) {
+	if (r->op != OP_NONE)
+		return ME_OPS;
+	switch (r->kind) {
 	case REQ_LIST: return ME_LIST;
 	case REQ_INFO: return ME_INFO;
 	case REQ_MOD: return ME_MOD;
 	case REQ_ZIP: return ME_ZIP;
 	case REQ_LATEST: return ME_LATEST;
 	case REQ_SUMDB: return ME_SUMDB;
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS: return ME_OPS;
 	}
 	return ME_OTHER;
 }

@@ -4,7 +4,7 @@
  * The order matters: percent-decode once, then split, then apply the go
  * command's rules to each part.  Splitting before decoding would let
  * "%2F" smuggle a '/' past the split; decoding twice would let "%2521"
- * become '!' (or "%252F" a '/').
+ * become '!' (or "%252F" a '/').  Pure: runs on the serving threads.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 
 #include "modpath.h"
 #include "route.h"
+#include "tlog.h"
 
 /* Longest decoded request path we look at: "/" + path + "/@v/" + version
  * + ".info", with room to spare.  Anything longer is over a cap anyway. */
@@ -201,70 +202,17 @@ bool route_sumdb_name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* A decimal number with no sign and no leading zero, at most max. */
-static bool parse_dec(const char *s, size_t n, long long max, long long *out)
-{
-	long long v = 0;
-
-	if (n == 0 || n > 18 || (n > 1 && s[0] == '0'))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* tlog's tile path: tile/H/L/K[.p/W], K in 3-digit groups, all but the
- * last prefixed with 'x'.  Only the canonical encoding is accepted. */
+/* tile/H/L/K[.p/W], checked by tlog's own parser: only the canonical
+ * paths tlog would produce get through. */
 static const char *parse_tile(const char *rest, struct request *req)
 {
-	char kbuf[64];
-	const char *p = rest + strlen("tile/"), *slash;
-	long long h, l = -1, w = 0;
-	size_t o = 0;
+	struct tlog_tile t;
+	const char *err = tlog_parse_tile_path(rest, &t);
 
-	if ((slash = strchr(p, '/')) == NULL || !parse_dec(p, (size_t)(slash - p), 30, &h) || h < 1)
-		return "malformed tile path: height";
-	p = slash + 1;
-	if ((slash = strchr(p, '/')) == NULL)
-		return "malformed tile path: level";
-	if (!((size_t)(slash - p) == 4 && memcmp(p, "data", 4) == 0) &&
-	    !parse_dec(p, (size_t)(slash - p), 63, &l))
-		return "malformed tile path: level";
-	p = slash + 1;
-	for (;;) {   /* K: "xDDD/" groups, then "DDD" */
-		int x = *p == 'x';
-		const char *d = p + x;
-
-		if (strspn(d, "0123456789") != 3 || o + 3 >= sizeof kbuf)
-			return "malformed tile path: index";
-		memcpy(kbuf + o, d, 3);
-		o += 3;
-		p = d + 3;
-		if (!x)
-			break;
-		if (*p++ != '/')
-			return "malformed tile path: index";
-	}
-	if (o > 18)
-		return "malformed tile path: index too large";
-	if (strncmp(p, ".p/", 3) == 0) {
-		if (!parse_dec(p + 3, strlen(p + 3), (1LL << h) - 1, &w) || w < 1)
-			return "malformed tile path: width";
-	} else if (*p != '\0')
-		return "malformed tile path";
-	/* tlog.ParseTilePath re-encodes and compares; with every number
-	 * parsed strictly above, the one other way to differ is a zero
-	 * leading group ("x000/..."). */
-	if (o > 3 && memcmp(kbuf, "000", 3) == 0)
-		return "tile path is not in canonical form";
-	req->sumdb_kind = l < 0 ? SUMDB_DATA_TILE : SUMDB_TILE;
-	req->tile_width = (unsigned)(w ? w : 1LL << h);
+	if (err != NULL)
+		return err;
+	req->sumdb_kind = t.l < 0 ? SUMDB_DATA_TILE : SUMDB_TILE;
+	req->tile_width = (unsigned)t.w;
 	return NULL;
 }
 
@@ -351,11 +299,11 @@ static int parse_sumdb(const char *path, struct request *req, const char **reaso
 static bool parse_ops(const char *path, struct request *req)
 {
 	if (strcmp(path, "/healthz") == 0)
-		req->kind = REQ_HEALTHZ;
+		req->op = OP_HEALTHZ;
 	else if (strcmp(path, "/readyz") == 0)
-		req->kind = REQ_READYZ;
+		req->op = OP_READYZ;
 	else if (strcmp(path, "/metrics") == 0)
-		req->kind = REQ_METRICS;
+		req->op = OP_METRICS;
 	else
 		return false;
 	return true;
@@ -443,9 +391,6 @@ const char *route_ext(enum req_kind kind)
 	case REQ_LIST:
 	case REQ_LATEST:
 	case REQ_SUMDB:
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
 		break;
 	}
 	return NULL;

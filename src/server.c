@@ -1,4 +1,13 @@
-/* server: see include/server.h. */
+/*
+ * server: see include/server.h.  The daemon glue (listening sockets, TLS,
+ * connection limits, the access log) and the request path: route ->
+ * cache -> flight.  Responses are built by respond.c, the operational
+ * endpoints and basic auth answered by ops.c.
+ *
+ * server_start/quiesce/stop run on the main thread; the libmicrohttpd
+ * callbacks (on_request and below) on the serving threads; wake() on the
+ * thread that ends a fetch (flight.h).
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "cache.h"
 #include "clock.h"
 #include "fetch.h"
@@ -22,14 +30,10 @@
 #include "hot.h"
 #include "log.h"
 #include "metrics.h"
+#include "ops.h"
+#include "respond.h"
 #include "route.h"
 #include "server.h"
-
-#define IMMUTABLE_CC "public, max-age=31536000, immutable"
-#define SMALL_BODY (32 * 1024)   /* bodies up to this are sent from memory */
-
-enum outcome { HIT = MC_HIT, MISS = MC_MISS, STALE = MC_STALE };
-static const char *const outcome_name[] = { "hit", "miss", "stale" };
 
 /* A request waiting for a fetch: what it asked for, and how to wake it. */
 struct pending {
@@ -43,17 +47,12 @@ struct pending {
  * request (over 2 KiB) lives on answer()'s stack, or in a pending while
  * the request waits for a fetch. */
 struct ctx {
-	struct MHD_Connection *conn;
+	struct reply rp;             /* the connection, and what was answered */
 	struct request *req;         /* while being answered, else NULL */
 	struct pending *pending;     /* while waiting for a fetch, else NULL */
-	bool head;
 	/* For metrics and the access log. */
-	enum req_kind kind;
+	enum metric_endpoint endpoint;   /* ME_OTHER until routed */
 	int64_t start_us;
-	unsigned status;
-	uint64_t bytes;
-	bool routed;
-	const char *outcome;
 	char method[16];
 	char *url;               /* a copy, only when the access log is on */
 };
@@ -66,298 +65,20 @@ static atomic_uint inflight;
 static atomic_uint open_conns;
 static atomic_ullong refused_conns;
 
-/* --- responses ------------------------------------------------------------ */
-
-static enum MHD_Result queue(struct ctx *x, unsigned status, struct MHD_Response *r, uint64_t bytes)
-{
-	enum MHD_Result ret;
-
-	if (r == NULL)
-		return MHD_NO;   /* out of memory: MHD closes the connection */
-	x->status = status;
-	x->bytes = x->head ? 0 : bytes;   /* a HEAD answer carries no body */
-	ret = MHD_queue_response(x->conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static enum MHD_Result send_error(struct ctx *x, unsigned status,
-                                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* The one place that turns a status and reason into a response: a single
- * line of text/plain, which the go command shows to its user. */
-static enum MHD_Result send_error(struct ctx *x, unsigned status,
-                                  const char *fmt, ...)
-{
-	char body[1024];
-	struct MHD_Response *r;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(body, sizeof body - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n > sizeof body - 2)
-		n = sizeof body - 2;
-	body[n++] = '\n';
-	r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, "Allow", "GET, HEAD");
-	return queue(x, status, r, (uint64_t)n);
-}
-
-static const char *content_type(const struct request *r)
-{
-	switch (r->kind) {
-	case REQ_SUMDB:
-		if (r->sumdb_kind == SUMDB_TILE)
-			return "application/octet-stream";
-		break;
-	case REQ_INFO:
-	case REQ_LATEST:
-		return "application/json";
-	case REQ_ZIP:
-		return "application/zip";
-	case REQ_LIST:
-	case REQ_MOD:
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
-		break;
-	}
-	return "text/plain; charset=utf-8";
-}
-
-/* What a client may cache: immutable files for a year, mutable answers for
- * what is left of their freshness. */
-static void set_cache_control(struct MHD_Response *r, const struct ctx *x,
-                              const struct cache_entry *e)
-{
-	char cc[64];
-	int64_t left = cfg->cache_expire_ms - cache_age_ms(e);
-
-	if (x->req->immutable) {
-		MHD_add_response_header(r, "Cache-Control", IMMUTABLE_CC);
-		return;
-	}
-	snprintf(cc, sizeof cc, "public, max-age=%lld", left > 0 ? (long long)(left / 1000) : 0LL);
-	MHD_add_response_header(r, "Cache-Control", cc);
-}
-
-/* A strong validator for a file that never changes once published. */
-static void make_etag(char *buf, size_t n, const struct cache_entry *e)
-{
-	snprintf(buf, n, "\"%llx-%llx.%lx\"", (unsigned long long)e->size,
-	         (unsigned long long)e->mtime.tv_sec, (unsigned long)e->mtime.tv_nsec);
-}
-
-/* Parses a single "bytes=" range against size.  Returns 1 with the range
- * set, 0 when the header should be ignored (absent, malformed, several
- * ranges: the whole file is sent), or -1 when it cannot be satisfied. */
-static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
-{
-	unsigned long long a, b;
-	char *end;
-
-	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-		return 0;
-	h += 6;
-	if (*h == '-') {                      /* suffix: the last N bytes */
-		b = strtoull(h + 1, &end, 10);
-		if (end == h + 1 || *end)
-			return 0;
-		if (b == 0 || size == 0)
-			return -1;
-		*first = b >= size ? 0 : size - b;
-		*last = size - 1;
-		return 1;
-	}
-	a = strtoull(h, &end, 10);
-	if (end == h || *end != '-')
-		return 0;
-	h = end + 1;
-	if (*h == '\0')
-		b = size ? size - 1 : 0;
-	else {
-		b = strtoull(h, &end, 10);
-		if (*end || b < a)
-			return 0;
-		if (b >= size)
-			b = size - 1;
-	}
-	if (a >= size)
-		return -1;
-	*first = a;
-	*last = b;
-	return 1;
-}
-
-/*
- * The body of a file answer; takes ownership of fd.  Large bodies go out
- * with sendfile from the fd and are never read into memory.  Small ones
- * (every .info, .mod and list, most zips) are read into one buffer:
- * libmicrohttpd then sends header and body in one segment, where an fd
- * response costs a send for the header and a sendfile for the body, two
- * segments and twice the ACKs.  That halves the packets per hit and
- * roughly doubles the small-file rate (docs/benchmarks.md).
- */
-static struct MHD_Response *body_response(const struct ctx *x, int fd, uint64_t off, uint64_t len)
-{
-	struct MHD_Response *r;
-	char *buf;
-
-	if (len <= SMALL_BODY && !x->head && (buf = malloc(len ? len : 1)) != NULL) {
-		if (pread(fd, buf, len, (off_t)off) == (ssize_t)len) {
-			close(fd);
-			r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-			if (r == NULL)
-				free(buf);
-			return r;
-		}
-		free(buf);   /* a short read: let the fd response report it */
-	}
-	r = MHD_create_response_from_fd_at_offset64(len, fd, off);
-	if (r == NULL)
-		close(fd);
-	return r;
-}
-
-/* How long a ready response for e stays right: an immutable file's for as
- * long as the file is there; a mutable one's for a second at most, since
- * its max-age counts down in seconds, and never past its freshness. */
-static int64_t hot_deadline(const struct ctx *x, const struct cache_entry *e)
-{
-	int64_t now = monotonic_ms(), left = cfg->cache_expire_ms - cache_age_ms(e);
-
-	if (x->req->immutable)
-		return 0;
-	if (cfg->offline || left > 1000)
-		left = 1000;
-	return now + (left > 0 ? left : 0);
-}
-
-/* Serves e (taking ownership of its fd), honouring a Range request.  With
- * keep_key, a whole small body is also kept ready in hot.c for the next hit. */
-static enum MHD_Result send_file(struct ctx *x, struct cache_entry *e, enum outcome o,
-                                 const char *keep_key)
-{
-	const char *range = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range");
-	const char *if_range = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "If-Range");
-	char etag[64], crange[96];
-	uint64_t first = 0, last = 0;
-	unsigned status = MHD_HTTP_OK;
-	struct MHD_Response *r;
-	int rr;
-
-	make_etag(etag, sizeof etag, e);
-	if (!x->req->immutable || (if_range && strcmp(if_range, etag) != 0))
-		range = NULL;   /* ranges only over bytes that cannot change */
-	rr = parse_range(range, e->size, &first, &last);
-	if (rr < 0) {
-		close(e->ce_fd);
-		r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-		snprintf(crange, sizeof crange, "bytes */%llu", (unsigned long long)e->size);
-		if (r) {
-			MHD_add_response_header(r, "Content-Range", crange);
-			MHD_add_response_header(r, "Cache-Control", "no-store");
-		}
-		return queue(x, MHD_HTTP_RANGE_NOT_SATISFIABLE, r, 0);
-	}
-	if (rr == 0) {
-		first = 0;
-		last = e->size ? e->size - 1 : 0;
-	} else {
-		status = MHD_HTTP_PARTIAL_CONTENT;
-		snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)first,
-		         (unsigned long long)last, (unsigned long long)e->size);
-	}
-	r = body_response(x, e->ce_fd, first, e->size ? last - first + 1 : 0);
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", content_type(x->req));
-	set_cache_control(r, x, e);
-	if (x->req->immutable) {
-		MHD_add_response_header(r, "ETag", etag);
-		MHD_add_response_header(r, "Accept-Ranges", "bytes");
-	}
-	if (status == MHD_HTTP_PARTIAL_CONTENT)
-		MHD_add_response_header(r, "Content-Range", crange);
-	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
-	x->outcome = outcome_name[o];
-	metrics_cache((enum metric_cache)o);
-	if (keep_key && status == MHD_HTTP_OK && !x->head && e->size <= SMALL_BODY) {
-		enum MHD_Result ret;
-
-		x->status = status;
-		x->bytes = e->size;
-		ret = MHD_queue_response(x->conn, status, r);
-		if (!hot_put(keep_key, e, r, hot_deadline(x, e)))   /* kept: the table holds our reference */
-			MHD_destroy_response(r);
-		return ret;
-	}
-	return queue(x, status, r, e->size ? last - first + 1 : 0);
-}
-
-/* A repeated hit on a small file, answered from hot.c. */
-static bool send_hot(struct ctx *x, const char *key)
-{
-	uint64_t size;
-
-	if (MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Range"))
-		return false;
-	if (!hot_queue(key, x->conn, &size))
-		return false;
-	x->status = MHD_HTTP_OK;
-	x->bytes = x->head ? 0 : size;
-	x->outcome = outcome_name[HIT];
-	metrics_cache(MC_HIT);
-	gc_note_use(key);
-	return true;
-}
-
-/* A seeded cache may hold versions but no @v/list: answer one built from
- * the cached .info files rather than fail. */
-static enum MHD_Result send_built_list(struct ctx *x, enum outcome o)
-{
-	struct MHD_Response *r;
-	char *body;
-	size_t len;
-
-	if (cache_list_from_infos(x->req->esc_path, &body, &len) < 0)
-		return MHD_NO;
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", content_type(x->req));
-	MHD_add_response_header(r, "Cache-Control", "public, max-age=0");
-	MHD_add_response_header(r, "X-Goproxyd-Cache", outcome_name[o]);
-	x->outcome = outcome_name[o];
-	metrics_cache((enum metric_cache)o);
-	return queue(x, MHD_HTTP_OK, r, len);
-}
-
 /* --- the request path ------------------------------------------------------ */
 
 static void hold(void *arg)
 {
 	struct ctx *x = arg;
 
-	MHD_suspend_connection(x->conn);
+	MHD_suspend_connection(x->rp.rp_conn);
 }
 
 static void wake(struct waiter *w)
 {
 	struct pending *p = (struct pending *)((char *)w - offsetof(struct pending, w));
 
-	MHD_resume_connection(p->x->conn);
+	MHD_resume_connection(p->x->rp.rp_conn);
 }
 
 /* Nothing usable came from upstream: a stale copy, a built list, or 404
@@ -369,11 +90,11 @@ static enum MHD_Result answer_failed(struct ctx *x, const char *reason)
 
 	if (cache_key(x->req, key, sizeof key) == 0 && cache_open(key, &e) == 0) {
 		log_warn("serving stale %s: upstream failed: %s", key, reason);
-		return send_file(x, &e, x->req->immutable ? HIT : STALE, NULL);
+		return respond_file(&x->rp, x->req, &e, x->req->immutable ? MC_HIT : MC_STALE, NULL);
 	}
-	if (x->req->kind == REQ_LIST && send_built_list(x, STALE) == MHD_YES)
+	if (x->req->kind == REQ_LIST && respond_built_list(&x->rp, x->req, MC_STALE) == MHD_YES)
 		return MHD_YES;
-	return send_error(x, MHD_HTTP_NOT_FOUND, "upstream error: %s", reason);
+	return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "upstream error: %s", reason);
 }
 
 static enum MHD_Result answer_result(struct ctx *x, struct fetch_result *res)
@@ -386,9 +107,9 @@ static enum MHD_Result answer_result(struct ctx *x, struct fetch_result *res)
 		e.ino = 0;   /* not kept in hot.c, which is only for hits */
 		e.size = res->size;
 		e.mtime = res->mtime;
-		return send_file(x, &e, MISS, NULL);
+		return respond_file(&x->rp, x->req, &e, MC_MISS, NULL);
 	case FETCH_NOTFOUND:
-		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", res->reason);
+		return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "not found: %s", res->reason);
 	case FETCH_FAILED:
 		break;
 	}
@@ -412,10 +133,12 @@ static enum MHD_Result answer_offline_miss(struct ctx *x)
 {
 	bool cached_only = x->req->cached_only;
 
-	if (x->req->kind == REQ_LIST && send_built_list(x, cached_only ? STALE : HIT) == MHD_YES)
+	if (x->req->kind == REQ_LIST &&
+	    respond_built_list(&x->rp, x->req, cached_only ? MC_STALE : MC_HIT) == MHD_YES)
 		return MHD_YES;
-	return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s is not cached and %s", x->req->path,
-	                  cached_only ? "was asked for under /cached-only/" : "goproxyd runs with -proxy off");
+	return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "not found: %s is not cached and %s",
+	                     x->req->path, cached_only ? "was asked for under /cached-only/"
+	                                               : "goproxyd runs with -proxy off");
 }
 
 static bool private_module(const struct request *r)
@@ -448,102 +171,6 @@ static unsigned resolve_sumdb(struct request *r, const char **reason)
 	return 0;
 }
 
-static enum MHD_Result send_supported(struct ctx *x)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-
-	if (r) {
-		MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-		MHD_add_response_header(r, "Cache-Control", "no-store");
-	}
-	return queue(x, MHD_HTTP_OK, r, 0);
-}
-
-/* --- operations: /healthz, /readyz, /metrics ------------------------------- */
-
-static enum MHD_Result send_text(struct ctx *x, unsigned status, const char *type, char *body,
-                                 size_t len, enum MHD_ResponseMemoryMode mode)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
-
-	if (r == NULL) {
-		if (mode == MHD_RESPMEM_MUST_FREE)
-			free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", type);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	return queue(x, status, r, len);
-}
-
-/* Ready: the cache directory takes writes, and the upstreams answered the
- * last time they were asked (or nothing is fetched). */
-static enum MHD_Result answer_readyz(struct ctx *x)
-{
-	const char *why = cache_unwritable();
-
-	if (why)
-		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: cache directory %s", why);
-	if (!cfg->offline && !fetch_reachable())
-		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE,
-		                  "not ready: no upstream answered the last attempt");
-	return send_text(x, MHD_HTTP_OK, "text/plain; charset=utf-8", "ready\n", 6,
-	                 MHD_RESPMEM_PERSISTENT);
-}
-
-static enum MHD_Result answer_ops(struct ctx *x)
-{
-	char *body;
-	size_t len;
-
-	switch (x->req->kind) {
-	case REQ_HEALTHZ:
-		return send_text(x, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3,
-		                 MHD_RESPMEM_PERSISTENT);
-	case REQ_READYZ:
-		return answer_readyz(x);
-	default:
-		break;
-	}
-	if ((body = metrics_render(&len)) == NULL)
-		return MHD_NO;
-	return send_text(x, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len,
-	                 MHD_RESPMEM_MUST_FREE);
-}
-
-/* With -authFile, everything but the health probes needs a user. */
-static bool authorized(struct ctx *x)
-{
-	char *pass = NULL, *user;
-	bool ok;
-
-	if (!auth_enabled() || x->req->kind == REQ_HEALTHZ || x->req->kind == REQ_READYZ)
-		return true;
-	user = MHD_basic_auth_get_username_password(x->conn, &pass);
-	ok = auth_check(user, pass);
-	if (pass) {
-		explicit_bzero(pass, strlen(pass));
-		MHD_free(pass);
-	}
-	if (user)
-		MHD_free(user);
-	return ok;
-}
-
-static enum MHD_Result send_unauthorized(struct ctx *x)
-{
-	static const char body[] = "authentication required\n";
-	struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
-	                                                         MHD_RESPMEM_PERSISTENT);
-
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"goproxyd\", charset=\"UTF-8\"");
-	return queue(x, MHD_HTTP_UNAUTHORIZED, r, sizeof body - 1);
-}
-
 /* Suspends the request until the fetch of key ends (see answer_fetched()). */
 static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 {
@@ -551,7 +178,7 @@ static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 	struct flight *f;
 
 	if (p == NULL)
-		return send_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return respond_error(&x->rp, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	p->x = x;
 	p->req = *x->req;
 	p->w.wake = wake;
@@ -573,58 +200,67 @@ static const char *under_prefix(const char *url)
 	return strncmp(url, cfg->path_prefix, n) == 0 && url[n] == '/' ? url + n : NULL;
 }
 
-static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const char *method)
+/* A routed file request: from the cache when it can be, else suspended
+ * behind its fetch. */
+static enum MHD_Result answer_file(struct ctx *x)
 {
-	char key[CACHE_KEY_MAX];
-	const char *reason;
-	char neg[512];
+	struct request *req = x->req;
+	char key[CACHE_KEY_MAX], neg[512];
 	struct cache_entry e;
-	int st;
 
-	x->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	if (!x->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-		return send_error(x, MHD_HTTP_METHOD_NOT_ALLOWED,
-		                  "method %s not allowed: goproxyd answers GET and HEAD", method);
-	if ((url = under_prefix(url)) == NULL)
-		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: goproxyd serves paths under %s/",
-		                  cfg->path_prefix);
-	if ((st = route_parse(url, x->req, &reason)) != 0)
-		return send_error(x, (unsigned)st, "%s", reason);
-	x->routed = true;
-	x->kind = x->req->kind;
-	if (!authorized(x))
-		return send_unauthorized(x);
-	if (x->req->kind == REQ_HEALTHZ || x->req->kind == REQ_READYZ || x->req->kind == REQ_METRICS)
-		return answer_ops(x);
-	if (x->req->kind == REQ_SUMDB) {
-		if ((st = (int)resolve_sumdb(x->req, &reason)) != 0)
-			return send_error(x, (unsigned)st, "%s", reason);
-		if (x->req->sumdb_kind == SUMDB_SUPPORTED)
-			return send_supported(x);
-	} else if (private_module(x->req))
-		return send_error(x, MHD_HTTP_NOT_FOUND,
-		                  "not found: %s is excluded by this proxy (-exclude); fetch it directly",
-		                  x->req->path);
-	if (cache_key(x->req, key, sizeof key) < 0)
-		return send_error(x, MHD_HTTP_BAD_REQUEST, "module path too long");
-
-	if (send_hot(x, key))
+	if (cache_key(req, key, sizeof key) < 0)
+		return respond_error(&x->rp, MHD_HTTP_BAD_REQUEST, "module path too long");
+	if (respond_hot(&x->rp, key)) {
+		gc_note_use(key);
 		return MHD_YES;
+	}
 	if (cache_open(key, &e) == 0) {
-		if (x->req->immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
+		if (req->immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
 			gc_note_use(key);
-			return send_file(x, &e, HIT, key);
+			return respond_file(&x->rp, req, &e, MC_HIT, key);
 		}
-		if (x->req->cached_only)
-			return send_file(x, &e, STALE, NULL);
+		if (req->cached_only)
+			return respond_file(&x->rp, req, &e, MC_STALE, NULL);
 		close(e.ce_fd);   /* stale: refresh it, and fall back to it on failure */
 	}
-	if (cfg->offline || x->req->cached_only)
+	if (cfg->offline || req->cached_only)
 		return answer_offline_miss(x);
-	if (x->req->immutable && negcache_get(key, neg, sizeof neg))
-		return send_error(x, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
-
+	if (req->immutable && negcache_get(key, neg, sizeof neg))
+		return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
 	return wait_for_fetch(x, key);
+}
+
+static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const char *method)
+{
+	struct reply *rp = &x->rp;
+	struct request *req = x->req;
+	const char *reason;
+	int st;
+
+	rp->rp_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (!rp->rp_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		return respond_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED,
+		                     "method %s not allowed: goproxyd answers GET and HEAD", method);
+	if ((url = under_prefix(url)) == NULL)
+		return respond_error(rp, MHD_HTTP_NOT_FOUND, "not found: goproxyd serves paths under %s/",
+		                     cfg->path_prefix);
+	if ((st = route_parse(url, req, &reason)) != 0)
+		return respond_error(rp, (unsigned)st, "%s", reason);
+	x->endpoint = metrics_endpoint(req);
+	if (!ops_authorized(rp->rp_conn, req))
+		return ops_unauthorized(rp);
+	if (req->op != OP_NONE)
+		return ops_answer(rp, req->op);
+	if (req->kind == REQ_SUMDB) {
+		if ((st = (int)resolve_sumdb(req, &reason)) != 0)
+			return respond_error(rp, (unsigned)st, "%s", reason);
+		if (req->sumdb_kind == SUMDB_SUPPORTED)
+			return respond_text(rp, MHD_HTTP_OK, TEXT_PLAIN, NULL, 0, MHD_RESPMEM_PERSISTENT);
+	} else if (private_module(req))
+		return respond_error(rp, MHD_HTTP_NOT_FOUND,
+		                     "not found: %s is excluded by this proxy (-exclude); fetch it directly",
+		                     req->path);
+	return answer_file(x);
 }
 
 /* Routes and answers a request; x->req points at this frame's request
@@ -653,20 +289,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (x == NULL) {
 		/* Answering on the first call makes libmicrohttpd close the
 		 * connection; waiting for the second keeps it alive. */
-		/* Not calloc: the request and key buffers (about 4 KiB) are
-		 * written before they are read, and zeroing them showed in
-		 * profiles of small hits. */
+		/* Not calloc: every member is set just below.  The ctx is
+		 * under 100 bytes; the big buffers (the routed request and
+		 * the cache key, over 3 KiB) live on answer()'s and
+		 * answer_file()'s stacks, the request then in a pending
+		 * while it waits for a fetch. */
 		if ((x = malloc(sizeof *x)) == NULL)
 			return MHD_NO;
-		x->conn = c;
+		x->rp.rp_conn = c;
+		x->rp.rp_head = false;
+		x->rp.rp_status = 0;
+		x->rp.rp_bytes = 0;
+		x->rp.rp_outcome = "-";
 		x->req = NULL;
 		x->pending = NULL;
-		x->kind = REQ_LIST;   /* read only once routed */
-		x->head = x->routed = false;
-		x->status = 0;
-		x->bytes = 0;
+		x->endpoint = ME_OTHER;
 		x->start_us = monotonic_us();
-		x->outcome = "-";
 		snprintf(x->method, sizeof x->method, "%s", method);
 		x->url = accesslog_enabled() ? strdup(url) : NULL;
 		*req_cls = x;
@@ -690,15 +328,16 @@ static void log_completed(struct MHD_Connection *c, const struct ctx *x)
 	const union MHD_ConnectionInfo *ci;
 	char remote[64] = "-";
 
-	metrics_request(metrics_endpoint(x->kind, x->routed), x->status, x->bytes, usec);
+	metrics_request(x->endpoint, x->rp.rp_status, x->rp.rp_bytes, usec);
 	if (!accesslog_enabled())
 		return;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr)
 		format_addr(ci->client_addr, remote, sizeof remote);
 	accesslog_write(&(struct access_entry){
-	    .remote = remote, .method = x->method, .path = x->url ? x->url : "-", .status = x->status,
-	    .bytes = x->bytes, .usec = usec, .cache = x->outcome });
+	    .remote = remote, .method = x->method, .path = x->url ? x->url : "-",
+	    .status = x->rp.rp_status, .bytes = x->rp.rp_bytes, .usec = usec,
+	    .cache = x->rp.rp_outcome });
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -860,6 +499,8 @@ int server_start(const struct config *c, int listen_fd, bool shared)
 	                 MHD_USE_ERROR_LOG;
 
 	cfg = c;
+	respond_init(c);
+	ops_init(c);
 	if (c->tls_cert) {
 		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
 			log_error("-tlsCert: this libmicrohttpd was built without TLS");

@@ -3,7 +3,8 @@
  *
  * A port of golang.org/x/mod/sumdb/tlog (tlog.go, tile.go, note.go) and of
  * sumdb/client.go's checkRecord/checkTrees. Where a function mirrors a Go
- * function the Go name is given above it.
+ * function the Go name is given above it.  Pure: any thread (the
+ * verifier pool, the serving threads for tile paths).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -247,31 +248,34 @@ static bool parse_num(const char *s, size_t n, int64_t max, int64_t *out)
 	return true;
 }
 
+/* The largest index a tile path may name: six 3-digit groups, far more
+ * than a tree of TLOG_MAX_N records has tiles. */
+#define TILE_N_MAX 999999999999999999LL
+
 const char *tlog_parse_tile_path(const char *path, struct tlog_tile *t)
 {
-	static const char bad[] = "malformed tile path";
 	char canon[TLOG_TILE_PATH_MAX];
 	const char *p, *slash, *dotp;
 	int64_t h, l, w, n = 0, g;
 	size_t len = strlen(path);
 
 	if (len >= TLOG_TILE_PATH_MAX || strncmp(path, "tile/", 5) != 0)
-		return bad;
+		return "malformed tile path";
 	p = path + 5;
 	if ((slash = strchr(p, '/')) == NULL || !parse_num(p, (size_t)(slash - p), 30, &h) || h < 1)
-		return bad;
+		return "malformed tile path: height";
 	p = slash + 1;
 	if ((slash = strchr(p, '/')) == NULL)
-		return bad;
+		return "malformed tile path: level";
 	if ((size_t)(slash - p) == 4 && memcmp(p, "data", 4) == 0)
 		l = -1;
 	else if (!parse_num(p, (size_t)(slash - p), 63, &l))
-		return bad;
+		return "malformed tile path: level";
 	p = slash + 1;
 	w = (int64_t)1 << h;
 	if ((dotp = strstr(p, ".p/")) != NULL) {
 		if (!parse_num(dotp + 3, strlen(dotp + 3), w - 1, &w) || w < 1)
-			return bad;
+			return "malformed tile path: width";
 	} else {
 		dotp = path + len;
 	}
@@ -282,14 +286,16 @@ const char *tlog_parse_tile_path(const char *path, struct tlog_tile *t)
 			e = dotp;
 		if (*p == 'x')
 			p++;
-		if (!parse_num(p, (size_t)(e - p), 999, &g) || n > (INT64_MAX - 999) / 1000)
-			return bad;
+		if (!parse_num(p, (size_t)(e - p), 999, &g))
+			return "malformed tile path: index";
+		if (n > (TILE_N_MAX - 999) / 1000)
+			return "malformed tile path: index too large";
 		n = n * 1000 + g;
 		p = e == dotp ? e : e + 1;
 	}
 	t->h = (int)h, t->l = (int)l, t->n = n, t->w = (int)w;
 	if (tlog_tile_path(t, canon, sizeof canon) != NULL || strcmp(canon, path) != 0)
-		return bad;
+		return "tile path is not in canonical form";
 	return NULL;
 }
 

@@ -26,9 +26,6 @@ uint64_t validate_limit(const struct request *r)
 		return MAX_LIST;
 	case REQ_INFO:
 	case REQ_LATEST:
-	case REQ_HEALTHZ:
-	case REQ_READYZ:
-	case REQ_METRICS:
 		break;
 	}
 	return MAX_INFO;

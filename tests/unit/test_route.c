@@ -122,6 +122,7 @@ static void check_ok(const struct ok_case *c)
 
 	st = route_parse(c->raw, &req, &reason);
 	EXPECT(st == 0, "route_parse(\"%s\") = %d (%s), want 0", c->raw, st, reason ? reason : "");
+	EXPECT(req.op == OP_NONE, "%s: op %d, want OP_NONE", c->raw, req.op);
 	EXPECT(req.kind == c->kind, "%s: kind %d, want %d", c->raw, req.kind, c->kind);
 	EXPECT(strcmp(req.path, c->path) == 0, "%s: path \"%s\"", c->raw, req.path);
 	EXPECT(strcmp(req.esc_path, c->esc_path) == 0, "%s: esc_path \"%s\"", c->raw, req.esc_path);
@@ -487,6 +488,8 @@ static void test_sumdb(void **state)
 		  "lookup/a.b/c@v1.0.0", 0 },
 		{ "/lookup/example.com/m@v1.0.0", 0, SUMDB_LOOKUP, "", "lookup/example.com/m@v1.0.0", 0 },
 		{ "/tile/8/0/000.p/5", 0, SUMDB_TILE, "", "tile/8/0/000.p/5", 5 },
+		{ "/tile/8/0/x999/x999/x999/x999/x999/999", 0, SUMDB_TILE, "",
+		  "tile/8/0/x999/x999/x999/x999/x999/999", 256 },
 		{ "/latest", 0, SUMDB_LATEST, "", "latest", 0 },
 		/* malformed */
 		{ "/sumdb/sum.golang.org/tile/8/0/x000/001", 400, 0, NULL, NULL, 0 },
@@ -496,6 +499,7 @@ static void test_sumdb(void **state)
 		{ "/sumdb/sum.golang.org/tile/8/0/001.p/256", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/tile/8/0/001.p/0", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/tile/8/0/001/", 400, 0, NULL, NULL, 0 },
+		{ "/sumdb/sum.golang.org/tile/8/0/x001/x000/x000/x000/x000/x000/000", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/lookup/example.com/m@v1.0", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/lookup/example.com/m@master", 400, 0, NULL, NULL, 0 },
 		{ "/sumdb/sum.golang.org/lookup/Example.com/m@v1.0.0", 400, 0, NULL, NULL, 0 },
@@ -528,6 +532,42 @@ static void test_sumdb(void **state)
 	}
 }
 
+/* The operational endpoints come out as an op, never as a file kind. */
+static void test_ops(void **state)
+{
+	static const struct {
+		const char *raw;
+		enum req_op op;
+	} oks[] = {
+		{ "/healthz", OP_HEALTHZ },
+		{ "/readyz", OP_READYZ },
+		{ "/metrics", OP_METRICS },
+		{ "/%6detrics", OP_METRICS },
+		{ "/cached-only/healthz", OP_HEALTHZ },
+	};
+	static const char *const not_found[] = {
+		"/healthz/", "/metrics/x", "/Healthz", "/readyz.txt", "/sumdb/x/healthz",
+	};
+	struct request req;
+	const char *reason;
+
+	(void)state;
+	for (size_t i = 0; i < N(oks); i++) {
+		EXPECT(route_parse(oks[i].raw, &req, &reason) == 0, "%s refused", oks[i].raw);
+		EXPECT(req.op == oks[i].op, "%s: op %d, want %d", oks[i].raw, req.op, oks[i].op);
+	}
+	for (size_t i = 0; i < N(not_found); i++)
+		EXPECT(route_parse(not_found[i], &req, &reason) == 404, "%s not 404", not_found[i]);
+
+	/* Every file request has no op. */
+	assert_int_equal(route_parse("/example.com/m/@v/list", &req, &reason), 0);
+	assert_int_equal(req.op, OP_NONE);
+	assert_int_equal(route_parse("/sumdb/sum.golang.org/latest", &req, &reason), 0);
+	assert_int_equal(req.op, OP_NONE);
+	assert_int_equal(route_parse("/latest", &req, &reason), 0);
+	assert_int_equal(req.op, OP_NONE);
+}
+
 static void test_route_ext(void **state)
 {
 	(void)state;
@@ -547,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_length_caps),
 		cmocka_unit_test(test_first_marker_wins),
 		cmocka_unit_test(test_route_ext),
+		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_sumdb),
 		cmocka_unit_test(test_cached_only),
 	};

@@ -768,6 +768,7 @@ static void test_tile_paths(void **state)
 		{ { 8, 1, 999, 256 }, "tile/8/1/999" },
 		{ { 30, 63, 123456789, 1 }, "tile/30/63/x123/x456/789.p/1" },
 		{ { 1, 0, 0, 1 }, "tile/1/0/000.p/1" },
+		{ { 8, 0, 999999999999999999, 256 }, "tile/8/0/x999/x999/x999/x999/x999/999" },
 	};
 	static const char *const bad[] = {
 		"tile/8/0/1234067", "tile/8/0/x001/x234/67", "tile/8/0/001/234/067",
@@ -779,6 +780,7 @@ static void test_tile_paths(void **state)
 		"tile/8/0/x1000/000", "tile/8/0/000.p/1/", "tile/8/0/0000",
 		"tile/+8/0/000", "tile/8/+0/000", "tile/8/0/+00",
 		"tile/8/0/x009/x223/x372/x036/x854/x775/x807/000",
+		"tile/8/0/x001/x000/x000/x000/x000/x000/000",   /* n >= 10^18 */
 	};
 	char buf[TLOG_TILE_PATH_MAX];
 	struct tlog_tile t;

@@ -1,0 +1,32 @@
+/*
+ * ops: what goproxyd answers itself rather than from the cache: the
+ * operational endpoints (/healthz, /readyz, /metrics), and the 401 that
+ * -authFile asks of every other request.
+ *
+ * Contract: /healthz and /readyz are always open (a load balancer's probe
+ * has no password); everything else needs a user when -authFile is set.
+ * Answers are text/plain with Cache-Control: no-store, queued through
+ * respond.h.  Runs on the serving threads; ops_init() runs once, before
+ * the first request.
+ */
+#ifndef GOPROXYD_OPS_H
+#define GOPROXYD_OPS_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "respond.h"
+#include "route.h"
+
+void ops_init(const struct config *cfg);
+
+/* May the client on c ask for req (-authFile basic auth)? */
+bool ops_authorized(struct MHD_Connection *c, const struct request *req);
+/* 401, asking for basic-auth credentials. */
+enum MHD_Result ops_unauthorized(struct reply *rp);
+
+/* Answers an operational endpoint (op != OP_NONE). */
+enum MHD_Result ops_answer(struct reply *rp, enum req_op op);
+
+#endif
