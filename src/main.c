@@ -5,8 +5,9 @@
  * Files depend on each other one way, from here down to the leaves:
  *
  *   main -> server -> fetch -> store -> verify -> sumdburl -> httpget
- *                  \          \-> fetchq   \-> dirhash, note, tlog
- *                   -> hot, auth, flight, cache, gc -> route, modpath, text
+ *            |             \-> fetchq   \-> dirhash, note, tlog
+ *            |-> respond, ops -> hot, auth
+ *            \-> flight, cache, gc -> route, modpath, text
  *   metrics, log, workq, clock: leaves that every layer may use.
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
