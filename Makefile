@@ -56,6 +56,7 @@ test_config_DEPS  = config route modpath text
 test_modpath_DEPS = modpath
 test_route_DEPS   = route modpath
 test_sumdb_DEPS   = dirhash note tlog text
+test_fetchq_DEPS  = fetchq
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \
