@@ -476,6 +476,40 @@ test_open_refuses(void **state)
 	assert_int_equal(e.ce_fd, -1);
 }
 
+/*
+ * A symlink in any component, not only the last, is refused: a directory
+ * link planted in the cache (or copied in with a seeded module cache)
+ * must not make cache_open() read a file outside the cache directory.
+ */
+static void
+test_open_refuses_symlinked_dir(void **state)
+{
+	struct fx *fx = *state;
+	char link[PATH_MAX], outside[PATH_MAX - 64], *body = NULL;
+	struct cache_entry e;
+	size_t len;
+
+	assert_int_equal(cache_init(fx->cache, true), 0);
+	path_of(outside, sizeof outside, fx->dir, "outside");
+	put_file(fx->dir, "outside/@v/v1.0.0.info", "secret");
+	path_of(link, sizeof link, fx->cache, "evil.com");
+	assert_int_equal(symlink(outside, link), 0);
+
+	e.ce_fd = 99;
+	assert_int_equal(cache_open("evil.com/@v/v1.0.0.info", &e), -ELOOP);
+	assert_int_equal(e.ce_fd, -1);
+	assert_int_equal(cache_list_from_infos("evil.com", &body, &len), -ELOOP);
+	assert_null(body);
+
+	/* Also a link deeper down, to a directory inside the cache. */
+	assert_int_equal(cache_store_bytes("real.com/m/@v/v1.0.0.info", "{}", 2), 0);
+	path_of(link, sizeof link, fx->cache, "real.com/n");
+	assert_int_equal(symlink("m", link), 0);
+	assert_int_equal(cache_open("real.com/n/@v/v1.0.0.info", &e), -ELOOP);
+	assert_int_equal(cache_open("real.com/m/@v/v1.0.0.info", &e), 0);
+	close(e.ce_fd);
+}
+
 /* ---- usage counters --------------------------------------------------- */
 
 static void
@@ -650,6 +684,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tmp_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_symlinked_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_from_infos, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_permissions, setup, teardown),
