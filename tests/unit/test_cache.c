@@ -488,6 +488,7 @@ test_open_refuses_symlinked_dir(void **state)
 	char link[PATH_MAX], outside[PATH_MAX - 64], *body = NULL;
 	struct cache_entry e;
 	size_t len;
+	int r;
 
 	assert_int_equal(cache_init(fx->cache, true), 0);
 	path_of(outside, sizeof outside, fx->dir, "outside");
@@ -495,17 +496,21 @@ test_open_refuses_symlinked_dir(void **state)
 	path_of(link, sizeof link, fx->cache, "evil.com");
 	assert_int_equal(symlink(outside, link), 0);
 
+	/* -ELOOP from openat2(), -ENOTDIR from the O_NOFOLLOW walk. */
 	e.ce_fd = 99;
-	assert_int_equal(cache_open("evil.com/@v/v1.0.0.info", &e), -ELOOP);
+	r = cache_open("evil.com/@v/v1.0.0.info", &e);
+	assert_true(r == -ELOOP || r == -ENOTDIR);
 	assert_int_equal(e.ce_fd, -1);
-	assert_int_equal(cache_list_from_infos("evil.com", &body, &len), -ELOOP);
+	r = cache_list_from_infos("evil.com", &body, &len);
+	assert_true(r == -ELOOP || r == -ENOTDIR);
 	assert_null(body);
 
 	/* Also a link deeper down, to a directory inside the cache. */
 	assert_int_equal(cache_store_bytes("real.com/m/@v/v1.0.0.info", "{}", 2), 0);
 	path_of(link, sizeof link, fx->cache, "real.com/n");
 	assert_int_equal(symlink("m", link), 0);
-	assert_int_equal(cache_open("real.com/n/@v/v1.0.0.info", &e), -ELOOP);
+	r = cache_open("real.com/n/@v/v1.0.0.info", &e);
+	assert_true(r == -ELOOP || r == -ENOTDIR);
 	assert_int_equal(cache_open("real.com/m/@v/v1.0.0.info", &e), 0);
 	close(e.ce_fd);
 }
