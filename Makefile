@@ -58,6 +58,7 @@ test_route_DEPS   = route modpath
 test_sumdb_DEPS   = dirhash note tlog text
 test_fetchq_DEPS  = fetchq
 test_cache_DEPS   = cache log modpath route text
+test_flight_DEPS  = flight text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \
