@@ -59,6 +59,7 @@ test_sumdb_DEPS   = dirhash note tlog text
 test_fetchq_DEPS  = fetchq
 test_cache_DEPS   = cache log modpath route text
 test_flight_DEPS  = flight text
+test_store_DEPS   = store workq cache flight validate log modpath route text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \
