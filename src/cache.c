@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@ static char *root_path;          /* resolved: the unit's CacheDirectory is a sym
 static uint32_t host_tag;        /* hash of this host's name, in temp-file names */
 static atomic_uint tmp_counter;
 static atomic_ullong usage_files, usage_bytes;
+static atomic_bool no_openat2;   /* the kernel, or a seccomp filter, lacks it */
 
 static int mkdir_p(const char *dir)
 {
@@ -161,11 +164,13 @@ int cache_key(const struct request *r, char *key, size_t n)
 	return -EINVAL;
 }
 
+static int open_key(const char *key, int flags);
+
 int cache_open(const char *key, struct cache_entry *e)
 {
 	struct stat st;
 
-	e->ce_fd = openat(root_fd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	e->ce_fd = open_key(key, O_RDONLY | O_CLOEXEC);
 	if (e->ce_fd < 0)
 		return -errno;
 	if (fstat(e->ce_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -196,9 +201,10 @@ int64_t cache_age_ms(const struct cache_entry *e)
 	return age < 0 ? 0 : age;
 }
 
-/* Opens (creating as needed) the directory part of key; *base points at the
- * final component inside key. */
-static int open_parent(const char *key, const char **base)
+/* Opens the directory part of key (creating it first if create is set),
+ * one O_NOFOLLOW component at a time; *base points at the final component
+ * inside key. */
+static int open_parent(const char *key, bool create, const char **base)
 {
 	char part[256];
 	const char *p = key, *slash;
@@ -216,7 +222,7 @@ static int open_parent(const char *key, const char **base)
 		}
 		memcpy(part, p, len);
 		part[len] = '\0';
-		if (mkdirat(dfd, part, 0755) < 0 && errno != EEXIST) {
+		if (create && mkdirat(dfd, part, 0755) < 0 && errno != EEXIST) {
 			int err = errno;
 			close(dfd);
 			return -err;
@@ -232,13 +238,46 @@ static int open_parent(const char *key, const char **base)
 	return dfd;
 }
 
+/* openat(root_fd, key, flags | O_NOFOLLOW), following a symlink in no
+ * component of key: O_NOFOLLOW alone covers only the last one, and a
+ * directory link planted in the cache must not lead a read outside it.
+ * One openat2() call where the kernel has it, else a walk of the
+ * directories.  Returns an fd, or -1 with errno set. */
+static int open_key(const char *key, int flags)
+{
+	const char *base;
+	int dfd, fd, err;
+
+	flags |= O_NOFOLLOW;
+	if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
+		struct open_how how = {
+			.flags = (uint64_t)flags,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		long r = syscall(SYS_openat2, root_fd, key, &how, sizeof how);
+
+		if (r >= 0 || (errno != ENOSYS && errno != EPERM))
+			return (int)r;
+		atomic_store(&no_openat2, true);   /* e.g. a container's seccomp filter */
+	}
+	if ((dfd = open_parent(key, false, &base)) < 0) {
+		errno = -dfd;
+		return -1;
+	}
+	fd = openat(dfd, base, flags);
+	err = errno;
+	close(dfd);
+	errno = err;
+	return fd;
+}
+
 int cache_tmp_create(const char *key, struct cache_tmp *t)
 {
 	const char *base;
 	int tries;
 
 	t->tmp_fd = -1;
-	t->tmp_dirfd = open_parent(key, &base);
+	t->tmp_dirfd = open_parent(key, true, &base);
 	if (t->tmp_dirfd < 0)
 		return t->tmp_dirfd;
 	if (strlen(base) >= sizeof t->final) {
@@ -449,7 +488,7 @@ int cache_list_from_infos(const char *esc_path, char **body, size_t *len)
 
 	if (r < 0)
 		return r;
-	if ((fd = openat(root_fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	if ((fd = open_key(key, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
