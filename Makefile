@@ -52,14 +52,14 @@ $(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
 # server -> fetch -> store -> verify -> ...), so it tests those files and
 # not the whole daemon.  A collaborator a test replaces is not linked:
 # the test file defines its functions as stubs (test_store: verify, gc).
-test_config_DEPS  = config route modpath text
+test_config_DEPS  = config proxylist glob units addr route modpath tlog note text
 test_modpath_DEPS = modpath
-test_route_DEPS   = route modpath
+test_route_DEPS   = route modpath tlog note text
 test_sumdb_DEPS   = dirhash note tlog text
 test_fetchq_DEPS  = fetchq
-test_cache_DEPS   = cache log modpath route text
+test_cache_DEPS   = cache log modpath route tlog note text
 test_flight_DEPS  = flight text
-test_store_DEPS   = store workq cache flight validate log modpath route text
+test_store_DEPS   = store workq cache flight validate log modpath route tlog note text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

@@ -20,9 +20,11 @@
  * renamed into place, and the directory fsynced.
  *
  * Contract: keys are relative paths built only from route.h's validated,
- * escaped strings; every access goes through the root directory's fd with
- * openat() and O_NOFOLLOW, so nothing outside the cache directory is read
- * or written.  Functions return 0 or a negative errno.
+ * escaped strings; every access goes through the root directory's fd and
+ * follows no symlink in any component (openat2() with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, or one O_NOFOLLOW directory at a time), so nothing
+ * outside the cache directory is read or written.  The cache directory
+ * itself may be a symlink.  Functions return 0 or a negative errno.
  */
 #ifndef GOPROXYD_CACHE_H
 #define GOPROXYD_CACHE_H

@@ -169,12 +169,16 @@ static int open_key(const char *key, int flags);
 int cache_open(const char *key, struct cache_entry *e)
 {
 	struct stat st;
+	int err = 0;
 
 	e->ce_fd = open_key(key, O_RDONLY | O_CLOEXEC);
 	if (e->ce_fd < 0)
 		return -errno;
-	if (fstat(e->ce_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int err = S_ISREG(st.st_mode) ? errno : ENOENT;
+	if (fstat(e->ce_fd, &st) < 0)
+		err = errno;
+	else if (!S_ISREG(st.st_mode))
+		err = ENOENT;   /* a directory or device is no cache file */
+	if (err) {
 		close(e->ce_fd);
 		e->ce_fd = -1;
 		return -err;
