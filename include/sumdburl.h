@@ -32,7 +32,8 @@ void sumdb_url_free(void);
 
 /* The locator thread, for sumdb_locate(). */
 int sumdb_locate_start(void);
-/* Runs the decisions already asked for, then joins the thread. */
+/* Ends the decisions asked for ("goproxyd is shutting down"), aborting
+ * one in progress, then joins the thread. */
 void sumdb_locate_stop(void);
 
 /* db's base URL (no trailing '/'), deciding it now if needed; NULL with a

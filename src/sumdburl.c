@@ -15,6 +15,12 @@
 
 static const struct config *cfg;
 static struct workq *locator;   /* one thread: decisions are rare */
+static atomic_bool stopping;    /* sumdb_locate_stop() began: end any GET */
+
+static bool cancelled(void)
+{
+	return atomic_load(&stopping);
+}
 static _Atomic(const char *) *decided;   /* per database; NULL until decided */
 static pthread_mutex_t deciding = PTHREAD_MUTEX_INITIALIZER;   /* one at a time */
 
@@ -55,6 +61,7 @@ static long ask_supported(const char *up, const char *name, char *reason, size_t
 	const struct http_limits lim = {
 		.max_bytes = SUPPORTED_BODY_MAX,
 		.total_ms = cfg->connect_timeout_ms + cfg->stall_timeout_ms,
+		.cancel = cancelled,
 	};
 	char url[4096], why[512];
 	struct http_body body;
@@ -78,6 +85,10 @@ static const char *decide(const struct sumdb_conf *db, char *reason, size_t n)
 		long status = ask_supported(up->url, db->name, reason, n);
 		char *url;
 
+		if (cancelled()) {
+			snprintf(reason, n, "goproxyd is shutting down");
+			return NULL;   /* an aborted question decides nothing */
+		}
 		if (status == 200) {
 			size_t len = strlen(up->url) + strlen(db->name) + 8;
 			if ((url = malloc(len)) == NULL) {
@@ -122,7 +133,7 @@ static void locate_task(void *arg)
 	struct locate *l = arg;
 	char reason[512];
 
-	if (workq_stopping(locator) && sumdb_url_known(l->db) == NULL)
+	if (cancelled() && sumdb_url_known(l->db) == NULL)
 		l->done(l->arg, "goproxyd is shutting down");
 	else
 		l->done(l->arg, sumdb_url(l->db, reason, sizeof reason) ? NULL : reason);
@@ -152,6 +163,7 @@ int sumdb_locate_start(void)
 
 void sumdb_locate_stop(void)
 {
+	atomic_store(&stopping, true);
 	workq_stop(locator);
 	locator = NULL;
 }
