@@ -1311,7 +1311,11 @@ def write_doc(res, docs, tmp, table_md, rows, tg, mach, vers, huge_size, limits_
              "were discarded.\n" % foreign_summary(res) +
              "- CPU: utime+stime deltas from /proc/<pid>/stat around each wrk run (nginx: master + "
              "workers); busiest-thread share from /proc/<pid>/task/*/stat; memory: goproxyd VmRSS "
-             "(and VmHWM), nginx Pss from /proc/<pid>/smaps_rollup, sampled every 50 ms.\n"
+             "(and VmHWM), nginx Pss from /proc/<pid>/smaps_rollup, sampled every 50 ms. The "
+             "server's processes are found once, 0.2 s after its start, before wrk runs: nothing "
+             "scans /proc during a measured run, so the harness's own CPU is about the same in "
+             "both sides' runs (≈0.03 s per 3 s run for goproxyd, 0.05–0.07 s for nginx's three "
+             "processes).\n"
              "- Workload 5: `go mod download` of an app requiring %d modules (each at v1.1.0, "
              "requiring up to three others at v1.0.0/v1.1.0). The fake upstream (tests/bench/upstream.py: "
              "Python ThreadingHTTPServer, sendfile) counts requests per path; its speed bounds the ratio. "
