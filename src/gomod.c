@@ -18,6 +18,7 @@ struct token {
 struct line {
 	struct token tok[MAX_TOKENS];
 	size_t ntok;         /* may exceed MAX_TOKENS */
+	size_t parens;       /* "(" and ")" tokens, counted past MAX_TOKENS too */
 	const char *comment; /* text after "//", or NULL */
 	size_t comment_len;
 };
@@ -39,6 +40,8 @@ static bool is_ident(int c)
 
 static void add_token(struct line *l, const char *s, size_t n, bool quoted)
 {
+	if (!quoted && n == 1 && (*s == '(' || *s == ')'))
+		l->parens++;
 	if (l->ntok < MAX_TOKENS)
 		l->tok[l->ntok] = (struct token){ s, n, quoted };
 	l->ntok++;
@@ -246,9 +249,8 @@ static const char *do_retract(const struct token *a, size_t n)
 static const char *directive(struct parse *ps, const struct line *l, const struct token *verb,
                              const struct token *a, size_t n)
 {
-	for (size_t i = 0; i < n && i < MAX_TOKENS - 1; i++)
-		if (tok_is(&a[i], "(") || tok_is(&a[i], ")"))
-			return "go.mod: unexpected parenthesis";
+	if (l->parens > 0)
+		return "go.mod: unexpected parenthesis";
 	if (verb->quoted || is_punct_tok(verb))
 		return "go.mod: expected a directive name";
 	if (tok_is(verb, "module"))

@@ -151,6 +151,7 @@ static void test_blocks_bad(void **state)
 	refused("module a.com/m\nrequire (\n require (\n)\n)\n");       /* nested */
 	refused("module a.com/m\n)\n");                                  /* stray close */
 	refused("module a.com/m\nrequire ( a.com/x v1.0.0 )\n");         /* one-line block */
+	refused("module a.com/m\nx a b c d e f g h i j (\n)\n");          /* "(" past the 8th token */
 }
 
 static void test_lexical_bad(void **state)
