@@ -151,6 +151,27 @@ def test_other_module_path_is_served():
     check(os.path.exists(os.path.join(C.d.cache_dir, rel("example.com/elsewhere", "mod"))), "not cached")
 
 
+def test_refused_answer_falls_through_pipe_not_comma():
+    """A refused answer is an upstream error: after '|' the next upstream
+    serves the file; after ',' (not-found only) the client gets the reason."""
+    root = os.path.join(C.tmp, "empty-tree-2")
+    os.makedirs(root, exist_ok=True)
+    good = fakeupstream.FakeUpstream(root).start()
+    R.cleanups.append(good.stop)
+    for m in ("example.com/gzipmod", "example.com/htmlmod"):
+        good.set_rules({"^/" + rel(m, "mod") + "$": {"body": "module %s\n" % m}})
+    d = D.start(C.up.url + "|" + good.url, extra=["-sumdb", "off"], name="pipe")
+    for m in ("example.com/gzipmod", "example.com/htmlmod"):
+        r = get(d.port, "/" + rel(m, "mod"))
+        eq(r.status, 200, "%s after '|' (body %r)" % (m, r.body[:200]))
+        eq(r.body, ("module %s\n" % m).encode(), "%s body" % m)
+    d2 = D.start(C.up.url + "," + good.url, extra=["-sumdb", "off"], name="comma")
+    r = get(d2.port, "/" + rel("example.com/gzipmod", "mod"))
+    eq(r.status, 404, "after ',' (body %r)" % r.body[:200])
+    check("content-encoding" in r.text().lower(), "after ',': reason %r" % r.text())
+    eq(good.count(), 2, "requests to the second upstream")
+
+
 def go_download(module):
     gohome = os.path.join(C.tmp, "go-" + module.split("/")[-1])
     os.makedirs(gohome, exist_ok=True)
@@ -184,6 +205,7 @@ def test_daemons_exited_cleanly():
 
 TESTS = [make_test(m) for m in HOSTILE] + [
     test_other_module_path_is_served,
+    test_refused_answer_falls_through_pipe_not_comma,
     test_go_command_good_and_bad,
     test_daemons_exited_cleanly,
 ]
