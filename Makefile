@@ -59,7 +59,9 @@ test_sumdb_DEPS   = dirhash note tlog text
 test_fetchq_DEPS  = fetchq
 test_cache_DEPS   = cache log modpath route tlog note text
 test_flight_DEPS  = flight text
-test_store_DEPS   = store workq cache flight validate log modpath route tlog note text
+test_store_DEPS   = store workq cache flight validate gomod log modpath route tlog note text
+test_gomod_DEPS   = gomod modpath text
+test_validate_DEPS = validate gomod modpath text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

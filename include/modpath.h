@@ -32,6 +32,10 @@ const char *mp_check_path(const char *path);
  * would accept them here but cannot escape them). */
 const char *mp_check_version_elem(const char *v);
 
+/* module.CheckFilePath on path[0..n): a file path inside a module zip.
+ * NULL if valid, else a static reason.  Bytes >= 0x80 are refused. */
+const char *mp_check_file_path(const char *path, size_t n);
+
 /* Case-encoding: each 'A'-'Z' becomes '!' + lowercase. Fails if the result
  * does not fit in outsz, or (as x/mod's escapeString) on '!' or non-ASCII.
  * Does not otherwise validate (callers validate first). */

@@ -23,8 +23,13 @@ uint64_t validate_limit(const struct request *r);
 const char *validate_info(const char *buf, size_t len, const char *path,
                           const char *want, char *version);
 
-/* @v/list: text with no NUL bytes. */
+/* @v/list: text with no NUL bytes whose lines are blank or start with a
+ * valid semantic version (any further fields are the go command's). */
 const char *validate_list(const char *buf, size_t len);
+
+/* .mod: a well-formed go.mod with a module line (gomod.h).  The module
+ * line may name another path: the go command reports that itself. */
+const char *validate_mod(const char *buf, size_t len);
 
 /* A checksum database's answer: a hash tile is exactly W*32 bytes, a
  * lookup starts with its record id, latest with a tree note. */

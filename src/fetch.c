@@ -42,6 +42,7 @@ struct job {
 	uint64_t limit, received;
 	int64_t last_byte_ms;       /* monotonic: when data last arrived */
 	bool too_large, disk_error, stalled;
+	bool encoded;               /* the answer has a non-identity Content-Encoding */
 	char head[256];             /* start of an error body: upstream's reason */
 	size_t head_len;
 	char url[4096];
@@ -190,6 +191,32 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return 1;   /* aborts with CURLE_ABORTED_BY_CALLBACK */
 }
 
+/* Is data[0..len) (a header value with its line end) "identity" or empty? */
+static bool identity_value(const char *data, size_t len)
+{
+	while (len > 0 && strchr(" \t\r\n", data[len - 1]))
+		len--;
+	while (len > 0 && (*data == ' ' || *data == '\t'))
+		data++, len--;
+	return len == 0 || (len == 8 && strncasecmp(data, "identity", 8) == 0);
+}
+
+/* Notes a Content-Encoding other than identity on the final response (a
+ * status line starts each response's headers, redirects included):
+ * goproxyd asks for no encoding, so such a body is not the file. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	static const char name[] = "content-encoding:";
+	struct job *j = arg;
+	size_t len = size * nmemb, n = sizeof name - 1;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		j->encoded = false;
+	if (len >= n && strncasecmp(data, name, n) == 0 && !identity_value(data + n, len - n))
+		j->encoded = true;
+	return len;
+}
+
 static CURL *make_easy(struct job *j)
 {
 	CURL *e = http_easy(j->url);
@@ -199,6 +226,8 @@ static CURL *make_easy(struct job *j)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -216,7 +245,7 @@ static int start_attempt(struct job *j)
 	j->limit = validate_limit(&j->flight->req);
 	j->received = 0;
 	j->head_len = 0;
-	j->too_large = j->disk_error = j->stalled = false;
+	j->too_large = j->disk_error = j->stalled = j->encoded = false;
 	j->last_byte_ms = monotonic_ms();
 	j->errbuf[0] = '\0';
 	j->easy = make_easy(j);
@@ -394,6 +423,13 @@ static void on_done(struct job *j, CURLcode cc)
 		capture_reason(j);
 	end_attempt(j);
 	j->tries++;
+	if (cc == CURLE_OK && code == 200 && j->encoded) {
+		cache_tmp_discard(&j->tmp);
+		set_error(j, "%s: upstream sent a Content-Encoding goproxyd did not ask for", j->url);
+		log_warn("upstream %s (try %d)", j->error, j->tries);
+		on_error(j, false);
+		return;
+	}
 	if (cc == CURLE_OK && code == 200 && open_tmp(j) == 0) {
 		store_submit(j->flight, &j->tmp, j->received, j->url, on_stored, j);
 		return;

@@ -279,6 +279,43 @@ const char *mp_check_path(const char *path)
 	return NULL;
 }
 
+/* CheckFilePath: a '/'-separated relative path of file-name elements
+ * (no leading or trailing '/', no empty, "." or ".." element).  Stricter
+ * than x/mod in one way: non-ASCII letters are refused (see check_elem). */
+const char *mp_check_file_path(const char *path, size_t n)
+{
+	size_t start = 0, end;
+
+	if (n == 0)
+		return "malformed file path: empty string";
+	if (path[0] == '/')
+		return "malformed file path: leading slash";
+	if (path[n - 1] == '/')
+		return "malformed file path: trailing slash";
+	for (; start <= n; start = end + 1) {
+		const char *slash = memchr(path + start, '/', n - start);
+
+		end = slash ? (size_t)(slash - path) : n;
+		switch (check_elem(path + start, end - start, ELEM_FILE)) {
+		case E_OK:
+			break;
+		case E_EMPTY:
+			return "malformed file path: empty path element";
+		case E_DOTS:
+			return "malformed file path: element made only of dots (. or ..)";
+		case E_TRAILING_DOT:
+			return "malformed file path: trailing dot in path element";
+		case E_NON_ASCII:
+			return "malformed file path: non-ASCII character";
+		case E_WINDOWS:
+			return "malformed file path: reserved Windows name (CON, NUL, COM1, ...)";
+		default:
+			return "malformed file path: invalid character";
+		}
+	}
+	return NULL;
+}
+
 const char *mp_check_version_elem(const char *v)
 {
 	enum elem_err err = check_elem(v, strlen(v), ELEM_FILE);

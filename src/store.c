@@ -96,6 +96,12 @@ static const char *check_list(const struct request *r, const char *buf, size_t l
 	return validate_list(buf, len);
 }
 
+static const char *check_mod(const struct request *r, const char *buf, size_t len)
+{
+	(void)r;
+	return validate_mod(buf, len);
+}
+
 /* Reads the (small) body back and runs check over it. */
 static const char *check_text(struct item *it, const char *(*check)(const struct request *,
                                                                      const char *, size_t))
@@ -130,7 +136,7 @@ static const char *check_body(struct item *it)
 	case REQ_SUMDB:
 		return check_text(it, validate_sumdb);
 	case REQ_MOD:
-		break;   /* no syntax check yet; verification checks its hash when wanted */
+		return check_text(it, check_mod);
 	}
 	return NULL;
 }

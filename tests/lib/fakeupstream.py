@@ -42,6 +42,8 @@ Rule keys (all optional, combinable):
     close: true                 close the connection without any response
     times: k                    the rule applies to the next k matching requests only
     chunked: true               send the body chunked, without a Content-Length
+    no_length: true             send no Content-Length; the body ends when the
+                                connection closes (HTTP/1.0 style)
     rate: bytes_per_second      throttle the body to about this rate (a slow upstream)
     probability: p              the rule applies to a matching request with
                                 probability p (0..1); otherwise the next rule is tried
@@ -193,6 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
         chunked = bool(rule.get("chunked")) and "wrong_content_length" not in rule
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
+        elif rule.get("no_length"):
+            close_after = True
         else:
             self.send_header("Content-Length", str(clen))
         for k, v in (headers or {}).items():

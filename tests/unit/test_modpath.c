@@ -825,6 +825,45 @@ static void test_check_path_major(void **state)
 	}
 }
 
+/* module_test.go checkFilePathTests (ASCII rows) plus zip-slip shapes. */
+static const struct path_case file_paths[] = {
+	{ "a.go", true },
+	{ "dir/sub/a.go", true },
+	{ "-leading-dash.go", true },
+	{ ".gitignore", true },
+	{ "sp ace/a b.go", true },
+	{ "x!#$%&()+,-.=@[]^_{}~y", true },
+	{ "", false },
+	{ "/abs.go", false },
+	{ "dir/", false },
+	{ "a//b.go", false },
+	{ "..", false },
+	{ "../../../tmp/x.go", false },
+	{ "a/../b.go", false },
+	{ "a/./b.go", false },
+	{ "trailing.", false },
+	{ "a\\b.go", false },
+	{ "a:b.go", false },
+	{ "a*b.go", false },
+	{ "a\nb.go", false },
+	{ "con.go", false },
+	{ "dir/NUL", false },
+	{ "caf\xc3\xa9.go", false },   /* x/mod allows Unicode letters; we refuse all non-ASCII */
+};
+
+static void test_check_file_path(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(file_paths); i++) {
+		const char *err = mp_check_file_path(file_paths[i].path, strlen(file_paths[i].path));
+
+		EXPECT((err == NULL) == file_paths[i].ok, "mp_check_file_path(\"%s\") = %s",
+		    file_paths[i].path, err ? err : "ok");
+	}
+	/* A NUL inside the span is an invalid character, not an end. */
+	EXPECT(mp_check_file_path("a\0b", 3) != NULL, "NUL accepted");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -845,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_compare_more),
 		cmocka_unit_test(test_is_pseudo),
 		cmocka_unit_test(test_check_path_major),
+		cmocka_unit_test(test_check_file_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,43 @@
+/*
+ * gomod: a small, strict go.mod parser (golang.org/x/mod/modfile syntax,
+ * read the way the go command reads a dependency's go.mod: ParseLax).
+ *
+ * Contract: gomod_parse() checks buf[0..len) and returns NULL if it is a
+ * well-formed go.mod with a module line, or a static one-line reason.
+ * It accepts line and block forms of every directive, "//" comments,
+ * quoted ("..." and `...`) arguments; it checks the arguments of module,
+ * go, require and retract (the directives ParseLax reads) and only the
+ * syntax of the others (exclude, replace, toolchain, godebug, tool,
+ * unknown ones).  It refuses NUL bytes, invalid UTF-8, nested or
+ * unterminated blocks, unterminated strings and block (slash-star) comments.
+ * Nothing allocates; the work is linear in len.  Pure: any thread.
+ */
+#ifndef GOPROXYD_GOMOD_H
+#define GOPROXYD_GOMOD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GOMOD_PATH_MAX     512   /* a module path, unquoted, with NUL */
+#define GOMOD_VERSION_MAX  256   /* a version, unquoted, with NUL */
+
+struct gomod_require {
+	char path[GOMOD_PATH_MAX];
+	char version[GOMOD_VERSION_MAX];
+	bool indirect;               /* "// indirect" comment on the line */
+};
+
+/* Called once per require, in file order; a non-NULL return stops the
+ * parse and becomes its result. */
+typedef const char *(*gomod_require_fn)(void *arg, const struct gomod_require *req);
+
+struct gomod {
+	char module[GOMOD_PATH_MAX]; /* the module line's path, unquoted */
+	char go[GOMOD_VERSION_MAX];  /* the go line's version, or "" */
+};
+
+/* Parses buf[0..len) into out; on_require may be NULL. */
+const char *gomod_parse(const char *buf, size_t len, struct gomod *out,
+                        gomod_require_fn on_require, void *arg);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * Unit tests for src/validate.c: the @v/list, .mod and zip rules an
+ * upstream answer must pass before it is cached (zips are built with
+ * libzip in a temp file).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <zip.h>
+
+#include "validate.h"
+
+#define MOD "example.com/m"
+#define VER "v1.0.0"
+#define PFX MOD "@" VER "/"
+
+static const char *list(const char *s)
+{
+	return validate_list(s, strlen(s));
+}
+
+static void test_list(void **state)
+{
+	(void)state;
+	assert_null(list(""));
+	assert_null(list("v1.0.0\n"));
+	assert_null(list("v1.0.0\nv1.1.0-pre\n\n  \nv2.0.0+incompatible"));
+	assert_null(list("v1.0.0 2020-01-01T00:00:00Z\r\n"));   /* a second field is the client's */
+	assert_non_null(list("v1.0.0\nlatest\n"));
+	assert_non_null(list("1.0.0\n"));
+	assert_non_null(list("<html>\n"));
+	assert_non_null(validate_list("v1.0.0\n\0", 8));
+}
+
+static void test_mod(void **state)
+{
+	static const char good[] = "module example.com/other\n";
+
+	(void)state;
+	assert_null(validate_mod(good, sizeof good - 1));
+	assert_non_null(validate_mod("modul", 5));
+	assert_non_null(validate_mod("module ", 7));
+}
+
+/* Writes a zip of the given entries (name, content; NULL content: a
+ * directory entry) to a temp file and validates it. */
+static const char *check_zip(const char *const *names, const char *const *data, size_t n,
+                             uint64_t big_gomod)
+{
+	char path[] = "/tmp/test_validate_XXXXXX";
+	int fd = mkstemp(path), err = 0;
+	zip_t *z;
+	const char *bad;
+
+	assert_true(fd >= 0);
+	z = zip_open(path, ZIP_TRUNCATE, &err);
+	assert_non_null(z);
+	for (size_t i = 0; i < n; i++) {
+		zip_source_t *src;
+
+		if (data[i] == NULL) {
+			assert_true(zip_dir_add(z, names[i], ZIP_FL_ENC_UTF_8) >= 0);
+			continue;
+		}
+		if (big_gomod && strcmp(names[i], PFX "go.mod") == 0) {
+			char *zeros = calloc(1, big_gomod);
+			src = zip_source_buffer(z, zeros, big_gomod, 1);
+		} else
+			src = zip_source_buffer(z, data[i], strlen(data[i]), 0);
+		assert_true(zip_file_add(z, names[i], src, ZIP_FL_ENC_UTF_8) >= 0);
+	}
+	assert_int_equal(zip_close(z), 0);
+	/* libzip wrote a new file and renamed it over ours. */
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	bad = validate_zip(fd, MOD, VER);
+	close(fd);
+	unlink(path);
+	return bad;
+}
+
+
+static const char *zip_entries(const char *const (*e)[2], size_t n, uint64_t big)
+{
+	const char *names[16], *data[16];
+
+	for (size_t i = 0; i < n; i++) {
+		names[i] = e[i][0];
+		data[i] = e[i][1];
+	}
+	return check_zip(names, data, n, big);
+}
+
+static void test_zip_good(void **state)
+{
+	static const char *const e[][2] = {
+		{ PFX "go.mod", "module " MOD "\n" },
+		{ PFX "a.go", "package a\n" },
+		{ PFX "sub/", NULL },
+		{ PFX "sub/b.go", "package sub\n" },
+		{ PFX "-dash/.hidden", "x" },
+	};
+
+	(void)state;
+	assert_null(zip_entries(e, 5, 0));
+}
+
+static void expect_bad(const char *const (*e)[2], size_t n, const char *word)
+{
+	const char *bad = zip_entries(e, n, 0);
+
+	assert_non_null(bad);
+	if (strstr(bad, word) == NULL)
+		print_error("reason %s lacks %s\n", bad, word);
+	assert_non_null(strstr(bad, word));
+}
+
+static void test_zip_dotdot(void **state)
+{
+	static const char *const e[][2] = { { PFX "../../../tmp/x.go", "x" } };
+
+	(void)state;
+	expect_bad(e, 1, "file path");
+}
+
+static void test_zip_bad_paths(void **state)
+{
+	static const char *const e1[][2] = { { PFX "a//b.go", "x" } };
+	static const char *const e2[][2] = { { PFX "a/./b.go", "x" } };
+	static const char *const e3[][2] = { { PFX "a\\b.go", "x" } };
+	static const char *const e4[][2] = { { PFX "con.go", "x" } };
+	static const char *const e5[][2] = { { PFX "x.", "x" } };
+
+	(void)state;
+	expect_bad(e1, 1, "file path");
+	expect_bad(e2, 1, "file path");
+	expect_bad(e3, 1, "file path");
+	expect_bad(e4, 1, "file path");
+	expect_bad(e5, 1, "file path");
+}
+
+static void test_zip_case_collision(void **state)
+{
+	static const char *const e1[][2] = { { PFX "README", "a" }, { PFX "readme", "b" } };
+	static const char *const e2[][2] = { { PFX "Dir/a.go", "a" }, { PFX "dir/b.go", "b" } };
+
+	(void)state;
+	expect_bad(e1, 2, "collision");
+	expect_bad(e2, 2, "collision");   /* parents count too */
+}
+
+static void test_zip_file_and_dir(void **state)
+{
+	static const char *const e[][2] = { { PFX "x", "a" }, { PFX "x/y.go", "b" } };
+
+	(void)state;
+	expect_bad(e, 2, "both a file and a directory");
+}
+
+static void test_zip_big_gomod(void **state)
+{
+	static const char *const e[][2] = { { PFX "go.mod", "" } };
+	const char *bad;
+
+	(void)state;
+	assert_null(zip_entries(e, 1, 16 << 20));                     /* exactly 16 MiB: fine */
+	bad = zip_entries(e, 1, (16 << 20) + 1);
+	assert_non_null(bad);
+	assert_non_null(strstr(bad, "16 MiB"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_mod),
+		cmocka_unit_test(test_zip_good),
+		cmocka_unit_test(test_zip_dotdot),
+		cmocka_unit_test(test_zip_bad_paths),
+		cmocka_unit_test(test_zip_case_collision),
+		cmocka_unit_test(test_zip_file_and_dir),
+		cmocka_unit_test(test_zip_big_gomod),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
