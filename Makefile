@@ -59,6 +59,7 @@ test_sumdb_DEPS   = dirhash note tlog text
 test_fetchq_DEPS  = fetchq
 test_cache_DEPS   = cache log modpath route tlog note text
 test_flight_DEPS  = flight text
+test_range_DEPS   = range
 test_store_DEPS   = store workq cache flight validate log modpath route tlog note text
 
 .SECONDEXPANSION:

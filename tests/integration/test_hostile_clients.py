@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Hostile clients against goproxyd over raw sockets (issue #15, "Clients").
+
+Run:  python3 tests/integration/test_hostile_clients.py [NAME-SUBSTRING ...]
+Env:  GOPROXYD=path/to/binary (default ./build/goproxyd)
+      KEEP_TMP=1 (keep temp dirs and daemon logs)
+Covers: malformed Range headers (signs, spaces, several ranges) ignored
+with a 200 and the whole body while good forms still get 206/416.
+Prints "ok NAME" / "FAIL NAME: reason" per test; last line "N passed,
+N failed"; exit 1 if any test failed.  Standard library only; only
+127.0.0.1 is contacted; every loop and socket is bounded by a timeout.
+"""
+
+import os
+import re
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+
+import fakeupstream  # noqa: E402
+import mkmodules  # noqa: E402
+from harness import (check_clean_exits, Daemons, Runner, check, eq, expect_ok, get,  # noqa: E402
+                     make_tmp, note, timeout)
+
+LIBA = "example.com/liba"
+R = Runner(default_timeout=60)
+
+
+class Ctx:
+    tmp = None
+    tree = None
+    files = None
+    A = None
+
+
+C = Ctx()
+D = Daemons()
+
+
+def setup():
+    C.tmp = D.tmp = make_tmp("goproxyd-hostile-", R)
+    C.tree = os.path.join(C.tmp, "tree")
+    C.files = dict(mkmodules.generate(C.tree)["files"])
+    C.A = fakeupstream.FakeUpstream(C.tree).start()
+    R.cleanups.append(C.A.stop)
+    R.cleanups.append(D.stop_all)
+    R.after_each.append(D.stop_all)
+
+
+def daemon(extra=()):
+    return D.start(C.A.url, extra)
+
+
+def p(module, version=None, kind="zip"):
+    return "/" + mkmodules.rel(module, version, kind)
+
+
+def tree(module, version=None, kind="zip"):
+    return C.files[mkmodules.rel(module, version, kind)]
+
+
+def exchange(port, data, secs=10.0, src="127.0.0.1"):
+    """Sends data from address src and reads until the peer closes (or
+    secs pass); returns (status or None, headers dict, body, raw)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(secs)
+    buf = b""
+    try:
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        deadline = time.time() + secs
+        while time.time() < deadline:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not b:
+                break
+            buf += b
+    finally:
+        s.close()
+    return parse(buf)
+
+
+def parse(buf):
+    head, _, body = buf.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    hdrs = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        hdrs[k.strip().lower().decode()] = v.strip().decode()
+    return (int(m.group(1)) if m else None), hdrs, body, buf
+
+
+def req(path, extra="", version="HTTP/1.1", host=True):
+    h = "Host: 127.0.0.1\r\n" if host else ""
+    return ("GET %s %s\r\n%s%sConnection: close\r\n\r\n" % (path, version, h, extra)).encode()
+
+
+def one_line_text(st, hdrs, body, want, what):
+    eq(st, want, what + ": status")
+    check(hdrs.get("content-type", "").startswith("text/plain"),
+          "%s: content-type %r" % (what, hdrs.get("content-type")))
+    check(body.endswith(b"\n") and body.count(b"\n") == 1 and b"<" not in body,
+          "%s: body not one line of text: %r" % (what, body[:200]))
+
+
+# ---------------------------------------------------------------- Range
+
+@timeout(60)
+def test_bad_range_forms_ignored():
+    d = daemon()
+    path = p(LIBA, "v1.0.0", "zip")
+    want = tree(LIBA, "v1.0.0", "zip")
+    expect_ok(get(d.port, path), want, "zip", "fill")
+    bad = ["bytes=5--3", "bytes=--5", "bytes=+1-+2", "bytes= 1-2", "bytes=1- 2", "bytes=-+3",
+           "bytes=1-2,3-4", "bytes=3-2", "bytes=a-b", "bytes=0x1-2", "bytes=-",
+           "bytes=18446744073709551616-"]
+    for r in bad:
+        st, hdrs, body, _ = exchange(d.port, req(path, "Range: %s\r\n" % r))
+        eq(st, 200, "Range: %s status" % r)
+        check(body == want, "Range: %s: body of %d bytes, want the whole %d" % (r, len(body), len(want)))
+        check("content-range" not in hdrs, "Range: %s: Content-Range %r" % (r, hdrs.get("content-range")))
+    n = len(want)
+    good = [("bytes=1-2", want[1:3], "bytes 1-2/%d" % n), ("bytes=-3", want[-3:], "bytes %d-%d/%d" % (n - 3, n - 1, n)),
+            ("bytes=5-", want[5:], "bytes 5-%d/%d" % (n - 1, n))]
+    for r, body_want, cr in good:
+        st, hdrs, body, _ = exchange(d.port, req(path, "Range: %s\r\n" % r))
+        eq(st, 206, "Range: %s status" % r)
+        eq(hdrs.get("content-range"), cr, "Range: %s Content-Range" % r)
+        check(body == body_want, "Range: %s body" % r)
+    for r in ["bytes=%d-" % n, "bytes=-0"]:
+        st, hdrs, _, _ = exchange(d.port, req(path, "Range: %s\r\n" % r))
+        eq(st, 416, "Range: %s status" % r)
+        eq(hdrs.get("content-range"), "bytes */%d" % n, "Range: %s Content-Range" % r)
+    note("%d malformed Range forms ignored (200), %d good ones 206/416" % (len(bad), len(good) + 2))
+
+
+def test_daemons_exited_cleanly():
+    """Every daemon this suite stopped with SIGTERM exited 0."""
+    D.stop_all()
+    note("%d daemons stopped with SIGTERM, all exited 0" % check_clean_exits(D.exits))
+
+
+TESTS = [
+    test_bad_range_forms_ignored,
+    test_daemons_exited_cleanly,
+]
+
+
+def main(argv):
+    return R.main(setup, TESTS, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
