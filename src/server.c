@@ -284,7 +284,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct ctx *x = *req_cls;
 
 	(void)cls;
-	(void)version;
 	(void)upload;
 	if (x == NULL) {
 		/* Answering on the first call makes libmicrohttpd close the
@@ -317,6 +316,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (x->pending)
 		return answer_fetched(x);
+	/* RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400. */
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
+		return respond_error(&x->rp, MHD_HTTP_BAD_REQUEST,
+		                     "bad request: an HTTP/1.1 request needs a Host header");
 	return answer(x, url, method);
 }
 

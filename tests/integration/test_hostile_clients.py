@@ -5,7 +5,9 @@ Run:  python3 tests/integration/test_hostile_clients.py [NAME-SUBSTRING ...]
 Env:  GOPROXYD=path/to/binary (default ./build/goproxyd)
       KEEP_TMP=1 (keep temp dirs and daemon logs)
 Covers: malformed Range headers (signs, spaces, several ranges) ignored
-with a 200 and the whole body while good forms still get 206/416.
+with a 200 and the whole body while good forms still get 206/416;
+HTTP/1.1 without Host answered 400 with the one-line body, HTTP/1.0
+without Host served.
 Prints "ok NAME" / "FAIL NAME: reason" per test; last line "N passed,
 N failed"; exit 1 if any test failed.  Standard library only; only
 127.0.0.1 is contacted; every loop and socket is bounded by a timeout.
@@ -143,6 +145,26 @@ def test_bad_range_forms_ignored():
     note("%d malformed Range forms ignored (200), %d good ones 206/416" % (len(bad), len(good) + 2))
 
 
+# ---------------------------------------------------------------- Host
+
+@timeout(60)
+def test_host_required_on_http11():
+    d = daemon()
+    path = p(LIBA, "v1.0.0", "mod")
+    want = tree(LIBA, "v1.0.0", "mod")
+    expect_ok(get(d.port, path), want, "mod", "fill")
+    st, hdrs, body, _ = exchange(d.port, req(path, host=False))
+    one_line_text(st, hdrs, body, 400, "HTTP/1.1 without Host")
+    check(b"Host" in body, "400 body does not name Host: %r" % body)
+    st, hdrs, body, _ = exchange(d.port, req("/healthz", host=False))
+    eq(st, 400, "HTTP/1.1 /healthz without Host")
+    st, _, body, _ = exchange(d.port, req(path, version="HTTP/1.0", host=False))
+    eq(st, 200, "HTTP/1.0 without Host")
+    check(body == want, "HTTP/1.0 without Host: body")
+    st, _, body, _ = exchange(d.port, req(path))
+    eq(st, 200, "HTTP/1.1 with Host")
+
+
 def test_daemons_exited_cleanly():
     """Every daemon this suite stopped with SIGTERM exited 0."""
     D.stop_all()
@@ -151,6 +173,7 @@ def test_daemons_exited_cleanly():
 
 TESTS = [
     test_bad_range_forms_ignored,
+    test_host_required_on_http11,
     test_daemons_exited_cleanly,
 ]
 
