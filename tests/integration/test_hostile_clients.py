@@ -4,13 +4,16 @@
 Run:  python3 tests/integration/test_hostile_clients.py [NAME-SUBSTRING ...]
 Env:  GOPROXYD=path/to/binary (default ./build/goproxyd)
       KEEP_TMP=1 (keep temp dirs and daemon logs)
-Covers: malformed Range headers (signs, spaces, several ranges) ignored
+Covers: slowloris connections (a header line every 0.4 s) closed at
+-headerTimeout while a normal client is served; -maxConnsPerIP refusing
+the N+1th connection from 127.0.0.1 while 127.0.0.2 is still served;
+malformed Range headers (signs, spaces, several ranges) ignored
 with a 200 and the whole body while good forms still get 206/416;
 HTTP/1.1 without Host answered 400 with the one-line body, HTTP/1.0
 without Host served.
 Prints "ok NAME" / "FAIL NAME: reason" per test; last line "N passed,
 N failed"; exit 1 if any test failed.  Standard library only; only
-127.0.0.1 is contacted; every loop and socket is bounded by a timeout.
+127.0.0.1 and 127.0.0.2 are used; every loop and socket is bounded by a timeout.
 """
 
 import os
@@ -165,6 +168,122 @@ def test_host_required_on_http11():
     eq(st, 200, "HTTP/1.1 with Host")
 
 
+# ---------------------------------------------------------------- slowloris
+
+def connect(port, src="127.0.0.1", secs=10.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(secs)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def closed_by_peer(s):
+    """True when the peer has closed (EOF or reset) without answering."""
+    s.settimeout(0.05)
+    try:
+        return s.recv(4096) == b""
+    except socket.timeout:
+        return False
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+@timeout(60)
+def test_slowloris_closed_at_header_deadline():
+    d = daemon(["-clientTimeout", "3s", "-headerTimeout", "2s"])
+    path = p(LIBA, "v1.0.0", "mod")
+    want = tree(LIBA, "v1.0.0", "mod")
+    expect_ok(get(d.port, path), want, "mod", "fill")
+    slow = []
+    for _ in range(5):
+        s = connect(d.port)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path).encode())
+        slow.append([s, None])
+    t0 = time.time()
+    served = 0
+    while time.time() - t0 < 9 and any(c is None for _, c in slow):
+        for e in slow:
+            if e[1] is not None:
+                continue
+            try:
+                e[0].sendall(b"X-Drip: 1\r\n")   # activity: the idle timeout never fires
+            except (BrokenPipeError, ConnectionResetError):
+                e[1] = time.time() - t0
+                continue
+            if closed_by_peer(e[0]):
+                e[1] = time.time() - t0
+        st, _, body, _ = exchange(d.port, req(path))
+        check(st == 200 and body == want, "normal client beside slowloris: %r" % st)
+        served += 1
+        time.sleep(0.4)
+    for s, _ in slow:
+        s.close()
+    for i, (_, c) in enumerate(slow):
+        check(c is not None, "slowloris %d still open after 9s (-headerTimeout 2s)" % i)
+        check(1.5 <= c <= 5.0, "slowloris %d closed after %.1fs (-headerTimeout 2s)" % (i, c))
+    note("5 slowloris connections closed after %.1f-%.1fs; %d normal requests served meanwhile"
+         % (min(c for _, c in slow), max(c for _, c in slow), served))
+    # A kept-alive connection sending its second request on time is unaffected.
+    s = connect(d.port)
+    for _ in range(3):
+        s.sendall(req(path).replace(b"Connection: close", b"X-Keep: 1"))
+        s.settimeout(5)
+        buf = b""
+        while not buf.endswith(want):
+            b = s.recv(65536)
+            check(b, "keep-alive connection closed early")
+            buf += b
+        time.sleep(1.0)
+    s.close()
+    check(d.alive(), "daemon died")
+
+
+# ---------------------------------------------------------------- per-address limit
+
+@timeout(60)
+def test_per_address_limit():
+    n = 20
+    d = daemon(["-maxConns", "200", "-maxConnsPerIP", str(n)])
+    held = []
+    try:
+        for _ in range(n):
+            s = connect(d.port)
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")   # a partial request holds the slot
+            held.append(s)
+        time.sleep(0.3)
+        check(not any(closed_by_peer(s) for s in held), "one of the first %d connections closed" % n)
+        extra = connect(d.port)
+        held.append(extra)
+        extra.settimeout(5)
+        try:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = extra.recv(4096)
+        except (ConnectionResetError, BrokenPipeError):
+            got = b""
+        eq(got, b"", "connection %d from 127.0.0.1 (-maxConnsPerIP %d)" % (n + 1, n))
+        for path in ["/healthz", "/readyz"]:
+            st, _, _, _ = exchange(d.port, req(path), src="127.0.0.2")
+            eq(st, 200, "%s from 127.0.0.2 while 127.0.0.1 is at its limit" % path)
+        held[0].close()
+        ok = wait_for_ok(d.port)
+        check(ok, "127.0.0.1 not admitted again after one of its connections closed")
+    finally:
+        for s in held:
+            s.close()
+    check(d.alive(), "daemon died")
+    note("connection %d from one address refused; another address served" % (n + 1))
+
+
+def wait_for_ok(port):
+    for _ in range(50):
+        st, _, _, _ = exchange(port, req("/healthz"))
+        if st == 200:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_daemons_exited_cleanly():
     """Every daemon this suite stopped with SIGTERM exited 0."""
     D.stop_all()
@@ -174,6 +293,8 @@ def test_daemons_exited_cleanly():
 TESTS = [
     test_bad_range_forms_ignored,
     test_host_required_on_http11,
+    test_slowloris_closed_at_header_deadline,
+    test_per_address_limit,
     test_daemons_exited_cleanly,
 ]
 
