@@ -278,6 +278,26 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 	return ret;
 }
 
+/* -maxHeaderBytes, enforced here so that the answer is goproxyd's: 414
+ * when the request line alone is over it, else 431.  libmicrohttpd's own
+ * limit (its memory pool, 4 KiB more) only catches what is far larger. */
+static bool too_large(struct ctx *x, const char *url, const char *method, const char *version)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(x->rp.rp_conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+
+	if (ci == NULL || ci->header_size <= cfg->max_header_bytes)
+		return false;
+	if (strlen(method) + strlen(url) + strlen(version) + 4 > cfg->max_header_bytes)
+		respond_error(&x->rp, MHD_HTTP_URI_TOO_LONG, "request line longer than %zu bytes (-maxHeaderBytes)",
+		              cfg->max_header_bytes);
+	else
+		respond_error(&x->rp, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+		              "request line and headers longer than %zu bytes (-maxHeaderBytes)",
+		              cfg->max_header_bytes);
+	return true;
+}
+
 /* The connection's clients.h handle (its socket context). */
 static struct client_conn *conn_client(struct MHD_Connection *c)
 {
@@ -327,6 +347,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (x->pending)
 		return answer_fetched(x);
+	if (too_large(x, url, method, version))
+		return MHD_YES;
 	/* RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400. */
 	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
@@ -511,8 +533,9 @@ static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int 
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,
 	    /* The request line and headers, plus room for the answer's headers
-	     * (under 512 bytes).  Every connection holds this much. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 2048,
+	     * (under 512 bytes) and for a request a little over the limit,
+	     * which too_large() answers.  Every connection holds this much. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 4096,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_url, NULL,
 	    MHD_OPTION_ARRAY, tls,

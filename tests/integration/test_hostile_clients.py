@@ -7,8 +7,10 @@ Env:  GOPROXYD=path/to/binary (default ./build/goproxyd)
 Covers: slowloris connections (a header line every 0.4 s) closed at
 -headerTimeout while a normal client is served; -maxConnsPerIP refusing
 the N+1th connection from 127.0.0.1 while 127.0.0.2 is still served;
-malformed Range headers (signs, spaces, several ranges) ignored
-with a 200 and the whole body while good forms still get 206/416;
+requests over -maxHeaderBytes answered 414/431 with the one-line body
+(far larger ones, and a bad Content-Length, as documented); malformed
+Range headers (signs, spaces, several ranges) ignored with a 200 and the
+whole body while good forms still get 206/416;
 HTTP/1.1 without Host answered 400 with the one-line body, HTTP/1.0
 without Host served.
 Prints "ok NAME" / "FAIL NAME: reason" per test; last line "N passed,
@@ -297,6 +299,36 @@ def wait_for_ok(port):
     return False
 
 
+# ---------------------------------------------------------------- oversize
+
+@timeout(60)
+def test_oversize_requests():
+    d = daemon(["-maxHeaderBytes", "8192"])
+    def line(total):   # a request of total bytes with a long request line
+        return b"GET /" + b"a" * (total - 60) + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    def hdr(total):    # a request of total bytes with one long header
+        return (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (total - 70)
+                + b"\r\nConnection: close\r\n\r\n")
+    eq(exchange(d.port, hdr(8000))[0], 200, "8000-byte request")
+    # 9,900-10,060 bytes got no answer at all before; up to -maxHeaderBytes
+    # + 3.5 KiB the answer is goproxyd's own.
+    for total in [8300, 9000, 9900, 9990, 10060, 11000, 11600]:
+        st, hdrs, body, _ = exchange(d.port, line(total))
+        one_line_text(st, hdrs, body, 414, "%d-byte request line" % total)
+        st, hdrs, body, _ = exchange(d.port, hdr(total))
+        one_line_text(st, hdrs, body, 431, "%d-byte headers" % total)
+    # Far larger: libmicrohttpd answers by itself (documented).
+    for total in [13000, 20000, 70000]:
+        eq(exchange(d.port, line(total))[0], 414, "%d-byte request line" % total)
+        eq(exchange(d.port, hdr(total))[0], 431, "%d-byte headers" % total)
+    # Content-Length on a GET that libmicrohttpd refuses itself (documented).
+    for cl, want in [(b"-1", 400), (b"99999999999999999999999", 413)]:
+        st, _, _, raw = exchange(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl
+                                 + b"\r\nConnection: close\r\n\r\n")
+        eq(st, want, "Content-Length: %s" % cl.decode())
+    check(d.alive(), "daemon died")
+
+
 def test_daemons_exited_cleanly():
     """Every daemon this suite stopped with SIGTERM exited 0."""
     D.stop_all()
@@ -308,6 +340,7 @@ TESTS = [
     test_host_required_on_http11,
     test_slowloris_closed_at_header_deadline,
     test_per_address_limit,
+    test_oversize_requests,
     test_daemons_exited_cleanly,
 ]
 
