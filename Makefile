@@ -62,6 +62,7 @@ test_flight_DEPS  = flight text
 test_store_DEPS   = store workq cache flight validate gomod log modpath route tlog note text
 test_gomod_DEPS   = gomod modpath text
 test_validate_DEPS = validate gomod modpath text
+test_range_DEPS   = range
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

@@ -51,9 +51,11 @@ struct config {
 	int64_t connect_timeout_ms;  /* -connectTimeout: upstream connect */
 	int64_t stall_timeout_ms;    /* -stallTimeout: upstream sends nothing */
 	int64_t client_timeout_ms;   /* -clientTimeout: idle or slow client */
+	int64_t header_timeout_ms;   /* -headerTimeout: all of a request's headers */
 	int64_t shutdown_timeout_ms; /* -shutdownTimeout: drain deadline */
 	int max_fetches;             /* -maxFetches: upstream transfers at once (fetchq.h) */
 	int max_conns;               /* -maxConns: client connections */
+	int max_conns_per_ip;        /* -maxConnsPerIP: from one address, 0 = no limit */
 	int threads;                 /* -threads: serving threads, 0 = one per CPU */
 	size_t max_header_bytes;     /* -maxHeaderBytes: request line + headers */
 };

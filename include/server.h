@@ -26,7 +26,8 @@ int server_start(const struct config *cfg, int listen_fd, bool shared);
 void server_quiesce(void);
 /* Requests received and not yet completely answered. */
 unsigned server_inflight(void);
-/* Client connections open now, and refused so far for -maxConns. */
+/* Client connections open now, and refused so far for -maxConns or
+ * -maxConnsPerIP. */
 void server_connections(unsigned *open, uint64_t *refused);
 /* Closes every connection and stops the serving threads. */
 void server_stop(void);

@@ -257,7 +257,7 @@ static const struct {
 } metric_readers[] = {
 	{ "goproxyd_connections", "gauge", "Client connections open.", read_conns },
 	{ "goproxyd_connections_refused_total", "counter",
-	  "Client connections closed at once because -maxConns were open.", read_refused },
+	  "Client connections closed at once for -maxConns or -maxConnsPerIP.", read_refused },
 	{ "goproxyd_fetches_inflight", "gauge", "Upstream fetches running or queued.", read_flights },
 	{ "goproxyd_fetch_waiters", "gauge", "Requests suspended waiting for a fetch.", read_waiters },
 	{ "goproxyd_cache_files", "gauge", "Files in the cache directory.", read_cache_files },

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "hot.h"
 #include "metrics.h"
+#include "range.h"
 #include "respond.h"
 #include "route.h"
 
@@ -125,47 +126,6 @@ static void make_etag(char *buf, size_t n, const struct cache_entry *e)
 	         (unsigned long long)e->mtime.tv_sec, (unsigned long)e->mtime.tv_nsec);
 }
 
-/* Parses a single "bytes=" range against size.  Returns 1 with the range
- * set, 0 when the header should be ignored (absent, malformed, several
- * ranges: the whole file is sent), or -1 when it cannot be satisfied. */
-static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
-{
-	unsigned long long a, b;
-	char *end;
-
-	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-		return 0;
-	h += 6;
-	if (*h == '-') {                      /* suffix: the last N bytes */
-		b = strtoull(h + 1, &end, 10);
-		if (end == h + 1 || *end)
-			return 0;
-		if (b == 0 || size == 0)
-			return -1;
-		*first = b >= size ? 0 : size - b;
-		*last = size - 1;
-		return 1;
-	}
-	a = strtoull(h, &end, 10);
-	if (end == h || *end != '-')
-		return 0;
-	h = end + 1;
-	if (*h == '\0')
-		b = size ? size - 1 : 0;
-	else {
-		b = strtoull(h, &end, 10);
-		if (*end || b < a)
-			return 0;
-		if (b >= size)
-			b = size - 1;
-	}
-	if (a >= size)
-		return -1;
-	*first = a;
-	*last = b;
-	return 1;
-}
-
 /*
  * The body of a file answer; takes ownership of fd.  Large bodies go out
  * with sendfile from the fd and are never read into memory.  Small ones
@@ -241,7 +201,7 @@ enum MHD_Result respond_file(struct reply *rp, const struct request *req, struct
 	make_etag(etag, sizeof etag, e);
 	if (!req->immutable || (if_range && strcmp(if_range, etag) != 0))
 		range = NULL;   /* ranges only over bytes that cannot change */
-	rr = parse_range(range, e->size, &first, &last);
+	rr = range_parse(range, e->size, &first, &last);
 	if (rr < 0)
 		return unsatisfiable(rp, e);
 	if (rr == 0) {

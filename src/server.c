@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clients.h"
 #include "clock.h"
 #include "fetch.h"
 #include "flight.h"
@@ -277,6 +278,35 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 	return ret;
 }
 
+/* -maxHeaderBytes, enforced here so that the answer is goproxyd's: 414
+ * when the request line alone is over it, else 431.  libmicrohttpd's own
+ * limit (its memory pool, 4 KiB more) only catches what is far larger. */
+static bool too_large(struct ctx *x, const char *url, const char *method, const char *version)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(x->rp.rp_conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+
+	if (ci == NULL || ci->header_size <= cfg->max_header_bytes)
+		return false;
+	if (strlen(method) + strlen(url) + strlen(version) + 4 > cfg->max_header_bytes)
+		respond_error(&x->rp, MHD_HTTP_URI_TOO_LONG, "request line longer than %zu bytes (-maxHeaderBytes)",
+		              cfg->max_header_bytes);
+	else
+		respond_error(&x->rp, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+		              "request line and headers longer than %zu bytes (-maxHeaderBytes)",
+		              cfg->max_header_bytes);
+	return true;
+}
+
+/* The connection's clients.h handle (its socket context). */
+static struct client_conn *conn_client(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **req_cls)
@@ -284,7 +314,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct ctx *x = *req_cls;
 
 	(void)cls;
-	(void)version;
 	(void)upload;
 	if (x == NULL) {
 		/* Answering on the first call makes libmicrohttpd close the
@@ -309,6 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		x->url = accesslog_enabled() ? strdup(url) : NULL;
 		*req_cls = x;
 		atomic_fetch_add(&inflight, 1);
+		clients_headers_done(conn_client(c));
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -317,6 +347,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (x->pending)
 		return answer_fetched(x);
+	if (too_large(x, url, method, version))
+		return MHD_YES;
+	/* RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400. */
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
+		return respond_error(&x->rp, MHD_HTTP_BAD_REQUEST,
+		                     "bad request: an HTTP/1.1 request needs a Host header");
 	return answer(x, url, method);
 }
 
@@ -347,6 +384,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 	(void)cls;
 	(void)toe;
+	clients_answered(conn_client(c));   /* the next request's headers are due */
 	if (x == NULL)
 		return;
 	log_completed(c, x);
@@ -365,32 +403,44 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t n)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
-/* -maxConns: a connection past the limit is closed at once, rather than
- * left waiting in the kernel's accept queue as libmicrohttpd's own limit
- * would leave it. */
+/* -maxConns and -maxConnsPerIP: a connection past a limit is closed at
+ * once, rather than left waiting in the kernel's accept queue as
+ * libmicrohttpd's own limit would leave it. */
 static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t len)
 {
-	(void)cls, (void)addr, (void)len;
-	if (atomic_load(&open_conns) < (unsigned)cfg->max_conns)
-		return MHD_YES;
-	atomic_fetch_add(&refused_conns, 1);
-	return MHD_NO;
+	(void)cls, (void)len;
+	if (atomic_load(&open_conns) >= (unsigned)cfg->max_conns) {
+		atomic_fetch_add(&refused_conns, 1);
+		return MHD_NO;
+	}
+	return clients_admit(addr) ? MHD_YES : MHD_NO;   /* -maxConnsPerIP */
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
-	(void)cls, (void)c, (void)socket_ctx;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	const union MHD_ConnectionInfo *fd, *sa;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		atomic_fetch_add(&open_conns, 1);
-	else
+		fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		sa = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		*socket_ctx = fd ? clients_open(fd->connect_fd, sa ? sa->client_addr : NULL) : NULL;
+	} else {
+		clients_close(*socket_ctx);   /* before libmicrohttpd closes the socket */
+		*socket_ctx = NULL;
 		atomic_fetch_sub(&open_conns, 1);
+	}
 }
 
 void server_connections(unsigned *open, uint64_t *refused)
 {
+	uint64_t per_addr, header_timeouts;
+
+	clients_counts(&per_addr, &header_timeouts);
 	*open = atomic_load(&open_conns);
-	*refused = atomic_load(&refused_conns);
+	*refused = atomic_load(&refused_conns) + per_addr;
 }
 
 /* The URL reaches route_parse() undecoded: it decodes exactly once, and
@@ -483,8 +533,9 @@ static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int 
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 1u,
 	    /* The request line and headers, plus room for the answer's headers
-	     * (under 512 bytes).  Every connection holds this much. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 2048,
+	     * (under 512 bytes) and for a request a little over the limit,
+	     * which too_large() answers.  Every connection holds this much. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 4096,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_url, NULL,
 	    MHD_OPTION_ARRAY, tls,
@@ -512,6 +563,8 @@ int server_start(const struct config *c, int listen_fd, bool shared)
 		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert };
 		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key };
 	}
+	if (clients_start(c->header_timeout_ms, (unsigned)c->max_conns_per_ip) < 0)
+		return -1;
 	if (threads > MAX_DAEMONS)
 		threads = MAX_DAEMONS;
 	for (unsigned i = 0; i < threads; i++) {
@@ -554,6 +607,7 @@ void server_stop(void)
 	for (unsigned i = 0; i < n_daemons; i++)
 		MHD_stop_daemon(daemons[i]);
 	n_daemons = 0;
+	clients_stop();   /* after every connection has closed */
 	hot_clear();
 	free(tls_cert);
 	free(tls_key);

@@ -564,9 +564,11 @@ test_defaults(void **state)
 	assert_int_equal(r.cfg.connect_timeout_ms, 10000);
 	assert_int_equal(r.cfg.stall_timeout_ms, 30000);
 	assert_int_equal(r.cfg.client_timeout_ms, 60000);
+	assert_int_equal(r.cfg.header_timeout_ms, 10000);
 	assert_int_equal(r.cfg.shutdown_timeout_ms, 10000);
 	assert_int_equal(r.cfg.max_fetches, 256);
 	assert_int_equal(r.cfg.max_conns, 1024);
+	assert_int_equal(r.cfg.max_conns_per_ip, 256);
 	assert_int_equal(r.cfg.threads, 0);
 	assert_int_equal(r.cfg.max_header_bytes, 8192);
 	run_free(&r);
@@ -583,12 +585,15 @@ test_flag_forms(void **state)
 	    "--negativeCacheExpire=0", "-connectTimeout=300ms",
 	    "-stallTimeout", "1.5h", "-clientTimeout=5m",
 	    "-shutdownTimeout", "0", "-listen=[::1]:9000",
+	    "-headerTimeout=2500ms", "--maxConnsPerIP", "0",
 	    "--cacheDir", "/var/cache/goproxyd", "-proxy", "off",
 	    "-exclude=*.corp", NULL);
 	assert_int_equal(r.rc, CONFIG_RUN);
 	assert_string_equal(r.err, "");
 	assert_int_equal(r.cfg.max_fetches, 4);
 	assert_int_equal(r.cfg.max_conns, 77);
+	assert_int_equal(r.cfg.max_conns_per_ip, 0);
+	assert_int_equal(r.cfg.header_timeout_ms, 2500);
 	assert_int_equal(r.cfg.threads, 3);
 	assert_int_equal(r.cfg.max_header_bytes, 32768);
 	assert_int_equal(r.cfg.cache_expire_ms, 3723000);
@@ -671,6 +676,10 @@ test_flag_errors(void **state)
 	    "-clientTimeout: ", "-clientTimeout", "100000h", NULL);
 	expect_usage_error("goproxyd: invalid value \"0\" for flag "
 	    "-maxFetches: ", "-maxFetches", "0", NULL);
+	expect_usage_error("goproxyd: invalid value \"0\" for flag "
+	    "-headerTimeout: ", "-headerTimeout", "0", NULL);
+	expect_usage_error("goproxyd: invalid value \"-1\" for flag "
+	    "-maxConnsPerIP: ", "-maxConnsPerIP", "-1", NULL);
 	expect_usage_error("goproxyd: invalid value \"99999999999999999999999\" "
 	    "for flag -maxConns: out of range", "-maxConns",
 	    "99999999999999999999999", NULL);
@@ -708,7 +717,8 @@ test_help_and_version(void **state)
 	    "-exclude", "-cacheExpire", "-negativeCacheExpire",
 	    "-connectTimeout", "-stallTimeout", "-clientTimeout",
 	    "-shutdownTimeout", "-maxFetches", "-maxConns", "-threads",
-	    "-maxHeaderBytes", "-version", "-h" };
+	    "-maxHeaderBytes", "-headerTimeout", "-maxConnsPerIP", "-version",
+	    "-h" };
 	struct run r;
 	size_t i, j;
 
