@@ -477,12 +477,11 @@ int cache_tmp_rename(struct cache_tmp *t)
 
 	if (fsync(t->tmp_fd) < 0 || fstat(t->tmp_fd, &now) < 0)
 		err = -errno;
-	if (err < 0)
-		t->tmp_err = -err;
 	replaces = fstatat(t->tmp_dirfd, t->final, &old, AT_SYMLINK_NOFOLLOW) == 0;
 	if (err == 0 && renameat(t->tmp_dirfd, t->name, t->tmp_dirfd, t->final) < 0)
 		err = -errno;
 	if (err < 0) {
+		t->tmp_err = -err;   /* a full disk is noted by the discard */
 		cache_tmp_discard(t);
 		return err;
 	}

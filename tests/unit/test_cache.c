@@ -304,6 +304,10 @@ test_init_sweeps_stale_temps(void **state)
 	live_pid = locking_child(fx->cache, 2, true, live, sizeof live);
 	/* A writer killed while its pid lives on as an unreaped zombie. */
 	zombie_pid = locking_child(fx->cache, 8, false, zombie, sizeof zombie);
+	{
+		siginfo_t si;   /* exited (its files closed), not reaped */
+		assert_int_equal(waitid(P_PID, (id_t)zombie_pid, &si, WEXITED | WNOWAIT), 0);
+	}
 	/* Unlocked: whoever made it is gone, though its pid is in use. */
 	snprintf(unlocked, sizeof unlocked, CACHE_TMP_PREFIX "%ld.%08x-7-x", (long)getppid(), tag);
 	snprintf(own, sizeof own, CACHE_TMP_PREFIX "%ld.%08x-3-x", (long)getpid(), tag);
