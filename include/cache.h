@@ -17,7 +17,10 @@
  * Freshness of a mutable file is its mtime plus -cacheExpire: there is no
  * side database.  Every file is published atomically: written to a temp
  * file named ".goproxyd-tmp-<pid>.<host tag>-..." in the same directory, fsynced,
- * renamed into place, and the directory fsynced.
+ * renamed into place, and the directory fsynced.  From creation to rename
+ * or discard the temp file's open file description holds an OFD write lock
+ * (fcntl F_OFD_SETLK): it dies with the writer, so a temp file of this
+ * host that nobody has locked is a dead writer's and may be removed.
  *
  * Contract: keys are relative paths built only from route.h's validated,
  * escaped strings; every access goes through the root directory's fd and
@@ -50,14 +53,15 @@ struct cache_entry {
 struct cache_tmp {
 	int tmp_fd;              /* read-write; -1 once discarded */
 	int tmp_dirfd;           /* the directory that holds both names */
+	int tmp_err;             /* errno of a failed cache_tmp_write(), else 0 */
 	char name[256];          /* temp file name inside dirfd */
 	char final[256];         /* name it is published as */
 };
 
 /* Opens the directory (creating it first if create is set), resolving
  * symlinks, and removes temp files left by dead processes: a crash leaves
- * them; a live sibling's are kept, and so, for a day, are those of another
- * host sharing the directory. */
+ * them; a live sibling's (locked) are kept, and so, for a day, are those of
+ * another host sharing the directory. */
 int cache_init(const char *dir, bool create);
 /* The cache directory's real path (valid after cache_init). */
 const char *cache_root(void);
@@ -74,7 +78,16 @@ int cache_stat(const char *key, struct stat *st);
 /* Milliseconds since the entry was published (0 if its mtime is ahead). */
 int64_t cache_age_ms(const struct cache_entry *e);
 
+/* Creates and locks a temp file for key; the lock goes with t->tmp_fd to
+ * whichever thread publishes or discards it. */
 int cache_tmp_create(const char *key, struct cache_tmp *t);
+/* Writes all of buf; on failure remembers the errno in t (a full disk is
+ * reported by cache_unwritable() once the file is discarded). */
+int cache_tmp_write(struct cache_tmp *t, const void *buf, size_t len);
+/* The temp file at path (name is its last component, st its lstat) is a
+ * dead writer's: unlocked if from this host, a day old if from another.
+ * Removes it then and returns 1, else 0.  Any thread; for the sweeps. */
+int cache_temp_remove_if_dead(const char *path, const char *name, const struct stat *st);
 /* fsync, then rename into place: the complete file is in the cache.  The
  * rename survives a power loss once cache_tmp_sync_dir() has run; a crash
  * before that can lose the entry, never leave half of it.  On success t->tmp_fd
@@ -92,7 +105,11 @@ void cache_tmp_discard(struct cache_tmp *t);
 int cache_store_bytes(const char *key, const void *buf, size_t len);
 
 /* NULL if files can be created in the cache directory right now, else why
- * not ("is on a read-only file system", ...), to follow "cache directory". */
+ * not ("is on a read-only file system", "is on a full disk (...)", ...), to
+ * follow "cache directory".  A full disk is one where a write, create or
+ * publish failed with ENOSPC, until a publish succeeds or the free space
+ * (statvfs, at most once a second) has grown by 1 MiB since; EDQUOT counts
+ * for a minute.  Costs a few syscalls: for /readyz, not the hit path. */
 const char *cache_unwritable(void);
 
 /* Files and bytes in the cache: counted by the start-up walk, then kept

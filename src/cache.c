@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/openat2.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -29,6 +28,38 @@ static uint32_t host_tag;        /* hash of this host's name, in temp-file names
 static atomic_uint tmp_counter;
 static atomic_ullong usage_files, usage_bytes;
 static atomic_bool no_openat2;   /* the kernel, or a seccomp filter, lacks it */
+/* The disk-full memory behind cache_unwritable(): the errno of the last
+ * ENOSPC/EDQUOT (0 once a publish succeeds or space returns), when it
+ * happened, and the free bytes then; the free bytes last looked at. */
+static atomic_int full_err;
+static atomic_llong full_at_ms, full_free, checked_ms;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long free_bytes(void)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(root_fd, &sv) < 0)
+		return -1;
+	return (long long)sv.f_bavail * (long long)sv.f_frsize;
+}
+
+/* A write, create or publish failed with err: remember a full disk. */
+static void note_failure(int err)
+{
+	if (err != ENOSPC && err != EDQUOT)
+		return;
+	atomic_store(&full_free, free_bytes());
+	atomic_store(&full_at_ms, now_ms());
+	atomic_store(&full_err, err);
+}
 
 static int mkdir_p(const char *dir)
 {
@@ -55,16 +86,47 @@ static int mkdir_p(const char *dir)
  * to delete if this host's process that made it is gone; a file from
  * another host sharing the cache is left for a day, since its pid means
  * nothing here. */
-static bool temp_is_stale(const char *name, const struct stat *st)
+/* A lock on the whole file, on an open file description: it lives as long
+ * as that description, so it dies with the process that holds it (even one
+ * that lingers as a zombie) and follows the fd from thread to thread. */
+static int ofd_lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* Another host's temp file: its pid and locks mean nothing here (locks
+ * over NFS are not relied on), so it is left for a day. */
+static bool foreign_host(const char *name)
 {
 	char *end;
 	long pid = strtol(name + strlen(CACHE_TMP_PREFIX), &end, 10);
 
-	if (pid <= 0)
-		return true;   /* not a name goproxyd makes */
-	if (*end == '.' && strtoul(end + 1, NULL, 16) != host_tag)
-		return time(NULL) - st->st_mtim.tv_sec > 24 * 3600;
-	return pid == getpid() || (kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+	return pid > 0 && *end == '.' && strtoul(end + 1, NULL, 16) != host_tag;
+}
+
+int cache_temp_remove_if_dead(const char *path, const char *name, const struct stat *st)
+{
+	struct stat now;
+	int fd, r = 0;
+
+	if (foreign_host(name))
+		return time(NULL) - st->st_mtim.tv_sec > 24 * 3600 && unlink(path) == 0;
+	/* The writer holds a write lock from creation to rename or discard:
+	 * a read lock we can take means nobody writes the file any more.
+	 * Holding it while unlinking keeps a writer that is just creating
+	 * the file from starting on it (its lock fails; it picks a new name). */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (ofd_lock(fd, F_RDLCK) == 0 && fstat(fd, &now) == 0) {
+		struct stat cur;   /* still the file we locked under that name */
+		if (lstat(path, &cur) == 0 && cur.st_ino == now.st_ino && cur.st_dev == now.st_dev)
+			r = unlink(path) == 0;
+	}
+	close(fd);
+	return r;
 }
 
 static int sweep_one(const char *fpath, const struct stat *st, int type, struct FTW *ftw)
@@ -78,7 +140,7 @@ static int sweep_one(const char *fpath, const struct stat *st, int type, struct 
 		atomic_fetch_add(&usage_bytes, (unsigned long long)st->st_size);
 		return 0;
 	}
-	if (temp_is_stale(base, st) && unlink(fpath) == 0)
+	if (cache_temp_remove_if_dead(fpath, base, st) > 0)
 		log_info("removed stale temp file %s", fpath);
 	return 0;
 }
@@ -281,9 +343,12 @@ int cache_tmp_create(const char *key, struct cache_tmp *t)
 	int tries;
 
 	t->tmp_fd = -1;
+	t->tmp_err = 0;
 	t->tmp_dirfd = open_parent(key, true, &base);
-	if (t->tmp_dirfd < 0)
+	if (t->tmp_dirfd < 0) {
+		note_failure(-t->tmp_dirfd);
 		return t->tmp_dirfd;
+	}
 	if (strlen(base) >= sizeof t->final) {
 		close(t->tmp_dirfd);
 		return -ENAMETOOLONG;
@@ -295,27 +360,84 @@ int cache_tmp_create(const char *key, struct cache_tmp *t)
 		snprintf(t->name, sizeof t->name, CACHE_TMP_PREFIX "%ld.%08x-%x-%.160s",
 		         (long)getpid(), host_tag, n, base);
 		t->tmp_fd = openat(t->tmp_dirfd, t->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (t->tmp_fd >= 0)
-			return 0;
-		if (errno != EEXIST)
+		if (t->tmp_fd < 0 && errno != EEXIST)
 			break;
+		if (t->tmp_fd < 0)
+			continue;
+		/* Held until rename or discard: the sweeps' sign of a live writer. */
+		if (ofd_lock(t->tmp_fd, F_WRLCK) == 0)
+			return 0;
+		close(t->tmp_fd);   /* a sweep took it between open and lock */
+		t->tmp_fd = -1;
+		errno = EEXIST;
 	}
 	int err = errno;
 	close(t->tmp_dirfd);
 	t->tmp_dirfd = -1;
+	note_failure(err);
 	return -err;
+}
+
+int cache_tmp_write(struct cache_tmp *t, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(t->tmp_fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			t->tmp_err = errno;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
 }
 
 void cache_tmp_discard(struct cache_tmp *t)
 {
 	if (t->tmp_fd >= 0) {
-		close(t->tmp_fd);
+		/* Unlink first: the lock keeps sweeps off the name until then. */
 		unlinkat(t->tmp_dirfd, t->name, 0);
+		close(t->tmp_fd);
 		t->tmp_fd = -1;
+		/* Measured once the partial file's space is given back. */
+		note_failure(t->tmp_err);
+		t->tmp_err = 0;
 	}
 	if (t->tmp_dirfd >= 0)
 		close(t->tmp_dirfd);
 	t->tmp_dirfd = -1;
+}
+
+/* The disk was full at the last failed write: still so unless space came
+ * back since (1 MiB more than then, looked at at most once a second) or a
+ * publish succeeded.  A quota cannot be looked at: it counts as back after
+ * a minute, and the next failure sets it again. */
+static const char *still_full(void)
+{
+	int err = atomic_load(&full_err);
+	int64_t now = now_ms();
+	long long was, avail;
+
+	if (err == 0)
+		return NULL;
+	if (err == EDQUOT) {
+		if (now - atomic_load(&full_at_ms) < 60000)
+			return "is over its disk quota (writes fail: disk quota exceeded)";
+	} else if (now - atomic_load(&checked_ms) < 1000) {
+		return "is on a full disk (writes fail: no space left on device)";
+	} else {
+		atomic_store(&checked_ms, now);
+		was = atomic_load(&full_free);
+		avail = free_bytes();
+		if (avail >= 0 && was >= 0 && avail < was + (1 << 20))
+			return "is on a full disk (writes fail: no space left on device)";
+	}
+	atomic_compare_exchange_strong(&full_err, &err, 0);
+	return NULL;
 }
 
 const char *cache_unwritable(void)
@@ -332,7 +454,7 @@ const char *cache_unwritable(void)
 		return "is on a read-only file system";
 	if (faccessat(root_fd, ".", W_OK, AT_EACCESS) < 0)
 		return "is not writable";
-	return NULL;
+	return still_full();
 }
 
 void cache_set_usage(uint64_t files, uint64_t bytes)
@@ -359,9 +481,14 @@ int cache_tmp_rename(struct cache_tmp *t)
 	if (err == 0 && renameat(t->tmp_dirfd, t->name, t->tmp_dirfd, t->final) < 0)
 		err = -errno;
 	if (err < 0) {
+		t->tmp_err = -err;   /* a full disk is noted by the discard */
 		cache_tmp_discard(t);
 		return err;
 	}
+	/* The published file is nobody's temp file: drop the lock now rather
+	 * than when the last reader closes it. */
+	ofd_lock(t->tmp_fd, F_UNLCK);
+	atomic_store(&full_err, 0);
 	if (replaces)
 		atomic_fetch_sub(&usage_bytes, (unsigned long long)old.st_size);
 	else
@@ -391,22 +518,13 @@ int cache_tmp_publish(struct cache_tmp *t)
 int cache_store_bytes(const char *key, const void *buf, size_t len)
 {
 	struct cache_tmp t;
-	const char *p = buf;
 	int r = cache_tmp_create(key, &t);
 
 	if (r < 0)
 		return r;
-	while (len > 0) {
-		ssize_t w = write(t.tmp_fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			cache_tmp_discard(&t);
-			return r;
-		}
-		p += w;
-		len -= (size_t)w;
+	if ((r = cache_tmp_write(&t, buf, len)) < 0) {
+		cache_tmp_discard(&t);
+		return r;
 	}
 	r = cache_tmp_publish(&t);
 	if (r == 0)

@@ -138,8 +138,9 @@ static int open_tmp(struct job *j)
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct job *j = arg;
-	size_t len = size * nmemb, off = 0;
+	size_t len = size * nmemb;
 	long code = 0;
+	int r;
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
 	j->last_byte_ms = monotonic_ms();
@@ -157,17 +158,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (open_tmp(j) < 0)
 		return 0;
-	while (off < len) {
-		ssize_t w = write(j->tmp.tmp_fd, data + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			j->disk_error = true;
-			set_error(j, "cannot store %s: %s",
-			         j->flight->key, strerror(errno));
-			return 0;
-		}
-		off += (size_t)w;
+	if ((r = cache_tmp_write(&j->tmp, data, len)) < 0) {
+		j->disk_error = true;
+		set_error(j, "cannot store %s: %s", j->flight->key, strerror(-r));
+		return 0;
 	}
 	j->received += len;
 	j->last_byte_ms = monotonic_ms();

@@ -129,8 +129,12 @@ static int visit(const char *fpath, const struct stat *st, int type, struct FTW 
 
 	if (type != FTW_F)
 		return 0;
-	if (strncmp(base, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) == 0)
+	if (strncmp(base, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) == 0) {
+		/* A writer killed while a sibling runs on: nobody else sees it. */
+		if (cache_temp_remove_if_dead(fpath, base, st) > 0)
+			log_info("removed stale temp file %s", fpath);
 		return 0;
+	}
 	scanning->files++;
 	scanning->bytes += (uint64_t)st->st_size;
 	if (strcmp(base, "goproxyd-verified-tree") == 0)

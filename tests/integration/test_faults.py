@@ -530,6 +530,100 @@ def test_disk_full_tmpfs():
     check(d.alive(), "daemon died")
 
 
+def fill_disk(path):
+    """Writes path until the file system says ENOSPC."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+@timeout(60)
+def test_readyz_on_a_full_disk():
+    cache = os.path.join(newdir("readyfull"), "cache")
+    mount_tmpfs(cache, "2m")
+    d = daemon(cache=cache)
+    expect_ok(get(d.port, p(LIBA, "v1.0.0", "info")), tree(LIBA, "v1.0.0", "info"), "info", "fill")
+    eq(get(d.port, "/readyz").status, 200, "/readyz before the disk fills")
+    fill = os.path.join(cache, "filler")
+    fill_disk(fill)
+    r = get(d.port, p(LIBA, "v1.0.0", "zip"))
+    expect_error(r, "a miss on a full disk", ["no space", "cannot store"])
+    r = get(d.port, "/readyz")
+    note("/readyz on a full disk: %d %r" % (r.status, r.text().strip()))
+    eq(r.status, 503, "/readyz while misses fail with ENOSPC")
+    check("disk" in r.text() and "full" in r.text(), "the reason does not name the full disk: %r" % r.text())
+    os.unlink(fill)
+    deadline, r = time.time() + 5, None
+    while time.time() < deadline:
+        r = get(d.port, "/readyz")
+        if r.status == 200:
+            break
+        time.sleep(0.2)
+    eq(r.status, 200, "/readyz within 5 s of the space coming back (%r)" % r.text().strip())
+    expect_ok(get(d.port, p(LIBB, "v1.0.0", "zip")), tree(LIBB, "v1.0.0", "zip"), "zip", "a miss after")
+    eq(get(d.port, "/readyz").status, 200, "/readyz after a successful miss")
+    check(d.alive(), "daemon died")
+
+
+def _stalled_fetch(d, path):
+    """Starts a miss of path (whose upstream stalls) on d; returns the temp
+    files it made, once there are some."""
+    import threading
+    threading.Thread(target=lambda: _quiet_get(d.port, path), daemon=True).start()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        left = tmp_leftovers(d.cache_dir)
+        if left:
+            return left
+        time.sleep(0.05)
+    raise AssertionError("no temp file appeared for a stalled fetch of %s" % path)
+
+
+def _quiet_get(port, path):
+    try:
+        get(port, path, timeout=5)
+    except Exception:
+        pass
+
+
+@timeout(90)
+def test_killed_writer_temp_swept_zombie():
+    cache = os.path.join(newdir("zombie"), "cache")
+    path = p(LIBA, "v1.1.0", "zip")
+    C.A.set_rules({rx(path): {"stall_before_headers": 60}})
+    d1 = daemon(cache=cache)
+    left = _stalled_fetch(d1, path)
+    pid = d1.proc.pid
+    os.kill(pid, 9)
+    D.forget(d1)
+    deadline = time.time() + 5     # not reaped: the pid stays, as a zombie
+    while time.time() < deadline and "State:\tZ" not in read(f"/proc/{pid}/status").decode():
+        time.sleep(0.05)
+    check("State:\tZ" in read(f"/proc/{pid}/status").decode(), "the killed goproxyd is no zombie")
+    try:
+        d2 = daemon(cache=cache)
+        gone = [t for t in left if os.path.exists(os.path.join(cache, t))]
+        check(not gone, "the start-up sweep kept a temp file of a killed writer whose pid is a zombie: %s" % gone)
+        # A live sibling's temp file, locked while it waits on the upstream, is kept.
+        path2 = p(LIBB, "v1.1.0", "zip")
+        C.A.set_rules({rx(path): {"stall_before_headers": 60}, rx(path2): {"stall_before_headers": 60}})
+        live = _stalled_fetch(d2, path2)
+        daemon(cache=cache)
+        kept = [t for t in live if os.path.exists(os.path.join(cache, t))]
+        eq(kept, live, "a live sibling's temp files after another instance's start-up sweep")
+        check(d2.alive(), "the sibling died")
+    finally:
+        os.kill(pid, 0)            # still there until now
+        d1.proc.wait()
+
+
 @timeout(90)
 def test_read_only_cache():
     cache = os.path.join(newdir("ro"), "cache")
@@ -578,6 +672,8 @@ TESTS = [
     test_redirect_loop_gives_up_after_10,
     test_https_to_http_redirect_refused,
     test_disk_full_tmpfs,
+    test_readyz_on_a_full_disk,
+    test_killed_writer_temp_swept_zombie,
     test_read_only_cache,
     test_daemons_exited_cleanly,
 ]

@@ -208,6 +208,25 @@ def test_foreign_temp_files():
         d.stop()
 
 
+def test_collector_removes_dead_temp_files():
+    """A pass of the collector in a running daemon (-cacheMaxSize) removes
+    this host's temp files that no writer holds locked, although their pid
+    is alive, and keeps another host's fresh one."""
+    d = Daemon(newcache(), C.up.url, ["-cacheMaxSize", "1M"]).start()
+    try:
+        dead = os.path.join(d.cache_dir, "example.com", ".goproxyd-tmp-%d-0-v1.0.0.zip" % os.getpid())
+        foreign = os.path.join(d.cache_dir, "example.com", ".goproxyd-tmp-1.deadbeef-0-v1.0.1.zip")
+        write(dead, b"abandoned by a killed writer")
+        write(foreign, b"in progress elsewhere")
+        for v in VERSIONS[:3]:   # over the cap: the collector runs
+            eq(get(d.port, "/%s/@v/%s.zip" % (MOD, v)).status, 200, "fetch " + v)
+        check(wait_for(lambda: not os.path.exists(dead)),
+              "the collector kept an unlocked temp file of this host")
+        check(os.path.exists(foreign), "the collector removed a fresh temp file of another host")
+    finally:
+        d.stop()
+
+
 def test_commands_need_an_existing_cache():
     missing = os.path.join(C.tmp, "no-such-cache")
     for args in (["verify", "-cacheDir", missing, "-sumdb", "off"],
@@ -292,7 +311,8 @@ def test_mutable_hits_from_memory_stay_current():
 
 TESTS = [test_cap_evicts_least_recently_used, test_removed_file_not_served_from_memory,
          test_mutable_hits_from_memory_stay_current, test_whole_versions_evicted, test_gc_command,
-         test_symlinked_cache_dir, test_foreign_temp_files, test_commands_need_an_existing_cache]
+         test_symlinked_cache_dir, test_foreign_temp_files, test_collector_removes_dead_temp_files,
+         test_commands_need_an_existing_cache]
 
 
 def main(argv):

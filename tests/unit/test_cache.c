@@ -17,11 +17,13 @@
 #include <ftw.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -182,6 +184,54 @@ dead_pid(void)
 	return pid;
 }
 
+/* A child that creates its temp file under dir and write-locks it the way
+ * cache_tmp_create() does, then waits to be killed (stay) or exits at once
+ * and, unreaped, keeps its pid as a zombie.  Returns its pid; the file's
+ * name is put in rel. */
+static pid_t
+locking_child(const char *dir, int seq, bool stay, char *rel, size_t n)
+{
+	char path[PATH_MAX], c;
+	int fds[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	snprintf(rel, n, CACHE_TMP_PREFIX "%ld.%08x-%d-x", (long)(pid ? pid : getpid()), host_tag(), seq);
+	path_of(path, sizeof path, dir, rel);
+	if (pid == 0) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);   /* a failed test leaves no child */
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+
+		if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0 || write(fds[1], "x", 1) != 1)
+			_exit(1);
+		while (stay)
+			pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	return pid;
+}
+
+/* Whether some open file description holds a lock on the file at path. */
+static bool
+locked(const char *path)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+	close(fd);
+	return fl.l_type != F_UNLCK;
+}
+
 static void
 parse(const char *url, struct request *r)
 {
@@ -237,18 +287,29 @@ test_init_sweeps_stale_temps(void **state)
 {
 	struct fx *fx = *state;
 	static const char *const kept_names[] = { "live", "other-host-new" };
-	static const char *const gone_names[] = { "dead", "own", "other-host-old", "untagged-dead", "junk" };
+	static const char *const gone_names[] = { "dead", "own", "other-host-old", "untagged-dead", "junk",
+	                                          "unlocked-live-pid" };
 	char dead[256], live[256], own[256], oh_new[256], oh_old[256], untagged[256], path[PATH_MAX];
+	char zombie[256], unlocked[256];
 	const char *kept[N(kept_names)], *gone[N(gone_names)];
 	uint32_t tag = host_tag();
-	pid_t gone_pid = dead_pid();
+	pid_t gone_pid = dead_pid(), live_pid, zombie_pid;
 	struct timespec two_days_ago[2];
 	uint64_t files, bytes;
 
 	assert_int_equal(kill(getppid(), 0), 0);   /* our parent is alive */
 	assert_int_equal(mkdir(fx->cache, 0755), 0);
 	snprintf(dead, sizeof dead, "m/@v/" CACHE_TMP_PREFIX "%ld.%08x-1-v1.0.0.zip", (long)gone_pid, tag);
-	snprintf(live, sizeof live, CACHE_TMP_PREFIX "%ld.%08x-2-x", (long)getppid(), tag);
+	/* A sibling on this directory, alive and writing: its lock says so. */
+	live_pid = locking_child(fx->cache, 2, true, live, sizeof live);
+	/* A writer killed while its pid lives on as an unreaped zombie. */
+	zombie_pid = locking_child(fx->cache, 8, false, zombie, sizeof zombie);
+	{
+		siginfo_t si;   /* exited (its files closed), not reaped */
+		assert_int_equal(waitid(P_PID, (id_t)zombie_pid, &si, WEXITED | WNOWAIT), 0);
+	}
+	/* Unlocked: whoever made it is gone, though its pid is in use. */
+	snprintf(unlocked, sizeof unlocked, CACHE_TMP_PREFIX "%ld.%08x-7-x", (long)getppid(), tag);
 	snprintf(own, sizeof own, CACHE_TMP_PREFIX "%ld.%08x-3-x", (long)getpid(), tag);
 	snprintf(oh_new, sizeof oh_new, CACHE_TMP_PREFIX "%ld.%08x-4-x", (long)gone_pid, tag ^ 1);
 	snprintf(oh_old, sizeof oh_old, "m/" CACHE_TMP_PREFIX "%ld.%08x-5-x", (long)gone_pid, tag ^ 1);
@@ -260,9 +321,11 @@ test_init_sweeps_stale_temps(void **state)
 	gone[2] = oh_old;
 	gone[3] = untagged;
 	gone[4] = CACHE_TMP_PREFIX "junk";
+	gone[5] = unlocked;
 
 	for (size_t i = 0; i < N(kept); i++)
-		put_file(fx->cache, kept[i], "tmp");
+		if (kept[i] != live)
+			put_file(fx->cache, kept[i], "tmp");
 	for (size_t i = 0; i < N(gone); i++)
 		put_file(fx->cache, gone[i], "tmp");
 	/* Another host's temp file is kept for a day, then swept. */
@@ -274,7 +337,14 @@ test_init_sweeps_stale_temps(void **state)
 	put_file(fx->cache, "m/@v/list", "v1\n");
 	put_file(fx->cache, "m/@latest", "{}\n\n");
 
+	/* The zombie's pid still exists: only its lock died with it. */
+	assert_int_equal(kill(zombie_pid, 0), 0);
 	assert_int_equal(cache_init(fx->cache, false), 0);
+	if (exists(fx->cache, zombie))
+		fail_msg("a zombie writer's temp file (%s) was not swept", zombie);
+	assert_int_equal(kill(live_pid, SIGKILL), 0);
+	assert_int_equal(waitpid(live_pid, NULL, 0), live_pid);
+	assert_int_equal(waitpid(zombie_pid, NULL, 0), zombie_pid);
 	for (size_t i = 0; i < N(kept); i++)
 		if (!exists(fx->cache, kept[i]))
 			fail_msg("%s (%s) was swept", kept_names[i], kept[i]);
@@ -287,6 +357,43 @@ test_init_sweeps_stale_temps(void **state)
 	cache_usage(&files, &bytes);
 	assert_int_equal(files, 2);
 	assert_int_equal(bytes, 3 + 4);
+}
+
+/* A temp file is locked from creation until rename or discard, by its own
+ * open file description: a sweep keeps it, and the published file is left
+ * unlocked; once its writer is gone, a periodic sweep removes it. */
+static void
+test_tmp_lock(void **state)
+{
+	struct fx *fx = *state;
+	struct cache_tmp t, u;
+	char tpath[PATH_MAX], key[] = "m/@v/v1.0.0.mod";
+	struct stat st;
+
+	assert_int_equal(cache_init(fx->cache, true), 0);
+	assert_int_equal(cache_tmp_create(key, &t), 0);
+	snprintf(tpath, sizeof tpath, "%s/m/@v/%s", cache_root(), t.name);
+	assert_true(locked(tpath));
+	assert_int_equal(lstat(tpath, &st), 0);
+	assert_int_equal(cache_temp_remove_if_dead(tpath, t.name, &st), 0);
+	assert_true(exists(fx->cache, "m/@v/") && lstat(tpath, &st) == 0);
+	assert_int_equal(cache_tmp_write(&t, "module m\n", 9), 0);
+	assert_int_equal(cache_tmp_publish(&t), 0);
+	snprintf(tpath, sizeof tpath, "%s/m/@v/v1.0.0.mod", cache_root());
+	assert_false(locked(tpath));
+	close(t.tmp_fd);
+
+	/* A writer that is gone leaves an unlocked file: removed. */
+	assert_int_equal(cache_tmp_create(key, &u), 0);
+	snprintf(tpath, sizeof tpath, "%s/m/@v/%s", cache_root(), u.name);
+	assert_int_equal(lstat(tpath, &st), 0);
+	{
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+		assert_int_equal(fcntl(u.tmp_fd, F_OFD_SETLK, &fl), 0);
+	}
+	assert_int_equal(cache_temp_remove_if_dead(tpath, u.name, &st), 1);
+	assert_int_not_equal(lstat(tpath, &st), 0);
+	cache_tmp_discard(&u);
 }
 
 /* ---- keys ------------------------------------------------------------- */
@@ -678,6 +785,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_init_creates_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_resolves_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_sweeps_stale_temps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_lock, setup, teardown),
 		cmocka_unit_test(test_key_kinds),
 		cmocka_unit_test_setup_teardown(test_tmp_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_discard, setup, teardown),
