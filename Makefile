@@ -4,6 +4,7 @@
 #   make run        build and start the daemon with the defaults
 #   make soak       a few minutes of load against a flaky fake upstream
 #   make bench      goproxyd measured against nginx (docs/benchmarks.md)
+#   make fuzz       libFuzzer targets in build-fuzz/, FUZZ_SECONDS each (default 60)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        a Debian package in build/deb/
 
@@ -94,7 +95,7 @@ deb:
 		{ echo "make deb needs: apt-get install -y build-essential dpkg-dev debhelper" >&2; exit 1; }
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	mkdir "$$tmp/src"; \
-	tar -cf - --exclude=./.git --exclude=./build --exclude=./build-san \
+	tar -cf - --exclude=./.git --exclude=./build --exclude=./build-san --exclude=./build-fuzz \
 		--exclude=./goproxyd --exclude=./goproxyd.tmp --exclude=./cache --exclude=./tests/tmp . | \
 		tar -xf - -C "$$tmp/src"; \
 	(cd "$$tmp/src" && DEB_BUILD_OPTIONS="nocheck $$DEB_BUILD_OPTIONS" dpkg-buildpackage -us -uc -b); \
@@ -104,6 +105,43 @@ deb:
 # docs/benchmarks.md and docs/benchmarks.png (BENCH_QUICK=1 for a smoke run).
 bench: goproxyd
 	sh tests/bench/run.sh
+
+# Not part of make check: libFuzzer targets (tests/fuzz/fuzz_<name>.c), built
+# with clang under ASan + UBSan into build-fuzz/, each run for FUZZ_SECONDS
+# on a copy of its committed corpus (tests/fuzz/corpus/<name>/).  Any crash,
+# leak or sanitizer report fails the run; its input is left in build-fuzz/.
+# FUZZ_TARGETS picks some (e.g. FUZZ_TARGETS="route range").
+FUZZ          = build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -g -O1 \
+                -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all $(shell pkg-config --cflags libzip libcjson)
+FUZZ_LDLIBS   = $(shell pkg-config --libs libzip libcjson) -lcrypto
+fuzz_route_DEPS = route modpath tlog note text
+fuzz_range_DEPS = range
+fuzz_gomod_DEPS = gomod modpath text
+fuzz_zip_DEPS   = validate gomod modpath text
+fuzz_note_DEPS  = note text
+fuzz_tlog_DEPS  = tlog note text
+
+$(FUZZ)/%.o: src/%.c $(wildcard include/*.h) | $(FUZZ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $$(addprefix $(FUZZ)/,$$(addsuffix .o,$$(fuzz_$$*_DEPS))) \
+                $(wildcard include/*.h) | $(FUZZ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(FUZZ_LDLIBS)
+
+$(FUZZ):
+	mkdir -p $@
+
+.PRECIOUS: $(FUZZ)/%.o
+
+fuzz:
+	@sh tests/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(addprefix $(FUZZ)/fuzz_,$(FUZZ_TARGETS))
+	@sh tests/fuzz/run.sh $(FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Not part of make check: minutes of flaky-upstream load (SOAK_SECONDS).
 soak: goproxyd
@@ -119,6 +157,6 @@ install: goproxyd
 	install -m 0644 systemd/goproxyd.socket $(DESTDIR)$(UNITDIR)/goproxyd.socket
 
 clean:
-	rm -rf build build-san goproxyd
+	rm -rf build build-san build-fuzz goproxyd
 
-.PHONY: all deps check run soak bench deb install clean
+.PHONY: all deps check run soak bench fuzz deb install clean

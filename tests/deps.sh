@@ -1,14 +1,18 @@
 #!/bin/sh
-# deps.sh build|test: make sure the Debian packages goproxyd needs are
+# deps.sh build|test|fuzz: make sure the Debian packages goproxyd needs are
 # installed.  As root it installs what is missing; otherwise it prints the
 # exact apt-get line and fails.
 set -eu
 BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev"
 TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd"
+# make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer), python3
+# for the generated seeds.
+FUZZ="$BUILD clang libclang-rt-14-dev python3"
 case "${1:-build}" in
 build) want=$BUILD ;;
 test) want=$TEST ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+fuzz) want=$FUZZ ;;
+*) echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
