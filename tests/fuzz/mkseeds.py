@@ -4,6 +4,8 @@ target into DIR (tests/fuzz/run.sh calls it on the corpus copy).  Binary
 seeds are built here, from the standard library, rather than committed:
 small zips for fuzz_zip, lookup bodies with their tiles for fuzz_tlog.
 Targets whose seeds are all committed text get nothing."""
+import base64
+import hashlib
 import io
 import os
 import sys
@@ -57,7 +59,67 @@ def zip_seeds(out):
             f.write(data)
 
 
-GENERATORS = {"zip": zip_seeds}
+def subtree_hash(leaves, lo, hi):
+    """RFC 6962 hash of the leaves [lo, hi), hi - lo a power of two."""
+    if hi - lo == 1:
+        return leaves[lo]
+    mid = (lo + hi) // 2
+    return hashlib.sha256(b"\x01" + subtree_hash(leaves, lo, mid) +
+                          subtree_hash(leaves, mid, hi)).digest()
+
+
+def tree_hash(leaves, lo, hi):
+    """RFC 6962 Merkle tree hash of leaves [lo, hi) of any size."""
+    if hi - lo == 1:
+        return leaves[lo]
+    k = 1
+    while k * 2 < hi - lo:
+        k *= 2
+    return hashlib.sha256(b"\x01" + tree_hash(leaves, lo, lo + k) +
+                          tree_hash(leaves, lo + k, hi)).digest()
+
+
+def tlog_input(n, rid, height):
+    """fuzz_tlog's proof input: a lookup of record rid in a tree of n
+    records, then hash tile (l, k) at ((l * 4 + k) * 2^height * 32)."""
+    recs = [b"example.com/m%d v1.0.%d h1:%s\n" %
+            (i, i, base64.b64encode(hashlib.sha256(b"%d" % i).digest())) for i in range(n)]
+    leaves = [hashlib.sha256(b"\x00" + r).digest() for r in recs]
+    root = tree_hash(leaves, 0, n)
+    note = b"go.sum database tree\n%d\n%s\n\n\xe2\x80\x94 sum.test.example AAAA\n" % (
+        n, base64.b64encode(root))
+    body = b"%d\n%s\n%s" % (rid, recs[rid], note)
+    width = 1 << height
+    tiles = {}
+    level = 0
+    while (n >> (level * height)) > 0:
+        size = 1 << (level * height)       # leaves under one stored hash
+        count = n // size                  # complete subtrees at this level
+        assert (count + width - 1) // width <= 4
+        for k in range((count + width - 1) // width):
+            hashes = [subtree_hash(leaves, i * size, (i + 1) * size)
+                      for i in range(k * width, min((k + 1) * width, count))]
+            tiles[(level, k)] = b"".join(hashes)
+        level += 1
+    span = width * 32
+    region = bytearray(max((l * 4 + k + 1) * span for l, k in tiles))
+    for (l, k), data in tiles.items():
+        off = (l * 4 + k) * span
+        region[off:off + len(data)] = data
+    return body + b"\nTILES\n" + bytes([height - 1]) + bytes(region)
+
+
+def tlog_seeds(out):
+    # At most 4 tiles per level (the layout's stride).
+    seeds = {"n5_id3_h8": (5, 3, 8), "n1_id0_h8": (1, 0, 8), "n13_id9_h2": (13, 9, 2),
+             "n16_id0_h2": (16, 0, 2), "n7_id6_h1": (7, 6, 1), "n21_id20_h3": (21, 20, 3),
+             "n40_id17_h4": (40, 17, 4)}
+    for name, (n, rid, height) in seeds.items():
+        with open(os.path.join(out, "gen_" + name), "wb") as f:
+            f.write(tlog_input(n, rid, height))
+
+
+GENERATORS = {"zip": zip_seeds, "tlog": tlog_seeds}
 
 if __name__ == "__main__":
     main()
