@@ -31,7 +31,6 @@ for t in "$@"; do
 	if [ "$st" -eq 0 ]; then
 		passed=$((passed + 1))
 		grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' "$log"
-		grep -E '^#[0-9]+ +DONE' "$log" | tail -n 1
 	else
 		failed=$((failed + 1))
 		tail -n 60 "$log"
