@@ -123,6 +123,7 @@ fuzz_route_DEPS = route modpath tlog note text
 fuzz_range_DEPS = range
 fuzz_gomod_DEPS = gomod modpath text
 fuzz_zip_DEPS   = validate gomod modpath text
+fuzz_answers_DEPS = validate gomod modpath text
 fuzz_note_DEPS  = note text
 fuzz_tlog_DEPS  = tlog note text
 
