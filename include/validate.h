@@ -2,7 +2,8 @@
  * validate: is an upstream's answer fit to be stored and served?
  *
  * Contract: each check returns NULL if the content is acceptable, or a
- * static one-line reason.  Nothing here writes anything.
+ * static one-line reason.  Nothing here writes anything.  A check of
+ * buf[0..len) reads only those bytes: buf need not end in a NUL.
  */
 #ifndef GOPROXYD_VALIDATE_H
 #define GOPROXYD_VALIDATE_H

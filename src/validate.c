@@ -70,13 +70,13 @@ const char *validate_list(const char *buf, size_t len)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl ? nl : end, *f = p;
-		size_t n;
+		size_t n = 0;
 
+		/* Only buf[0..len): the body need not end in a NUL. */
 		while (f < eol && strchr(" \t\r\v\f", *f))
 			f++;
-		n = strcspn(f, " \t\r\v\f\n");
-		if (f + n > eol)
-			n = (size_t)(eol - f);
+		while (f + n < eol && !strchr(" \t\r\v\f", f[n]))
+			n++;
 		if (n >= sizeof v)
 			return "upstream list has a line that is not a valid version";
 		memcpy(v, f, n);
@@ -98,7 +98,10 @@ const char *validate_mod(const char *buf, size_t len)
 const char *validate_sumdb(const struct request *r, const char *buf, size_t len)
 {
 	static const char tree[] = "go.sum database tree\n";
-	size_t digits = strspn(buf, "0123456789");
+	size_t digits = 0;
+
+	while (digits < len && buf[digits] >= '0' && buf[digits] <= '9')
+		digits++;
 
 	switch (r->sumdb_kind) {
 	case SUMDB_TILE:

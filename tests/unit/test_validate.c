@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/validate.c: the @v/list, .mod and zip rules an
+ * Unit tests for src/validate.c: the @v/list, checksum-database, .mod and zip rules an
  * upstream answer must pass before it is cached (zips are built with
  * libzip in a temp file).
  */
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -38,6 +39,51 @@ static void test_list(void **state)
 	assert_non_null(list("1.0.0\n"));
 	assert_non_null(list("<html>\n"));
 	assert_non_null(validate_list("v1.0.0\n\0", 8));
+}
+
+/* s copied to the very end of a page whose next page is unmapped: a
+ * check that reads past len faults, with or without ASan.  The fuzz
+ * target fuzz_answers found validate_list and validate_sumdb reading up
+ * to the next NUL (tests/fuzz/corpus/answers/crash-*). */
+static char *page_end(const char *s, size_t n, void **map, size_t *maplen)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	char *p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	assert_int_equal(mprotect(p + pg, pg, PROT_NONE), 0);
+	assert_true(n <= pg);
+	memcpy(p + pg - n, s, n);
+	*map = p;
+	*maplen = 2 * pg;
+	return p + pg - n;
+}
+
+static void test_no_read_past_len(void **state)
+{
+	struct request r;
+	size_t maplen;
+	void *map;
+	char *b;
+
+	(void)state;
+	b = page_end("v1.0.0", 6, &map, &maplen);
+	assert_null(validate_list(b, 6));
+	assert_null(validate_list(b + 6, 0));
+	munmap(map, maplen);
+	b = page_end("v1.0.0\n v1.1.0", 14, &map, &maplen);
+	assert_null(validate_list(b, 14));
+	munmap(map, maplen);
+
+	memset(&r, 0, sizeof r);
+	r.kind = REQ_SUMDB;
+	r.sumdb_kind = SUMDB_LOOKUP;
+	b = page_end("12345", 5, &map, &maplen);
+	assert_non_null(validate_sumdb(&r, b, 5));
+	munmap(map, maplen);
+	b = page_end("5\nx", 3, &map, &maplen);
+	assert_null(validate_sumdb(&r, b, 3));
+	munmap(map, maplen);
 }
 
 static void test_mod(void **state)
@@ -182,6 +228,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_no_read_past_len),
 		cmocka_unit_test(test_mod),
 		cmocka_unit_test(test_zip_good),
 		cmocka_unit_test(test_zip_dotdot),
