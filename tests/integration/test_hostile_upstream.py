@@ -93,10 +93,20 @@ HOSTILE = {
     "example.com/dupentry": ("zip", {"body_b64": b64(zip_of(good_files("example.com/dupentry") +
                                                            [("a.go", b"package b\n")],
                                                            "example.com/dupentry"))}, ["multiple entries"]),
+    "example.com/unisymbol": ("zip", {"body_b64": b64(zip_of(good_files("example.com/unisymbol") +
+                                                            [("\u2713.txt", b"x\n")],
+                                                            "example.com/unisymbol"))}, ["file path"]),
+    "example.com/unifold": ("zip", {"body_b64": b64(zip_of(good_files("example.com/unifold") +
+                                                          [("\u00c9.txt", b"a"), ("\u00e9.txt", b"b")],
+                                                          "example.com/unifold"))}, ["collision"]),
     "example.com/bigmod": ("zip", {"body_b64": b64(zip_of([("go.mod", b"module example.com/bigmod\n" +
                                                                       b"\n" * (16 << 20))],
                                                          "example.com/bigmod"))}, ["16 mib"]),
 }
+
+
+UNILETTER_FILES = [("docs/\u6570\u636e.txt", b"data\n"), ("caf\u00e9.go", b"package a\n"),
+                   ("\u0394elta/\u0436.txt", b"x\n")]
 
 
 def setup():
@@ -107,7 +117,7 @@ def setup():
     rules = {}
     for m, (kind, rule, _) in HOSTILE.items():
         rules["^/" + rel(m, kind) + "$"] = rule
-    for m in ("example.com/good", "example.com/gobad"):
+    for m in ("example.com/good", "example.com/gobad", "example.com/uniletter", "example.com/gosymbol"):
         rules["^/" + rel(m, "info") + "$"] = {"body": info(m)}
         rules["^/" + rel(m, "mod") + "$"] = {"body": "module %s\n" % m}
     rules["^/" + rel("example.com/good", "zip") + "$"] = {
@@ -115,6 +125,13 @@ def setup():
     rules["^/" + rel("example.com/gobad", "zip") + "$"] = {
         "body_b64": b64(zip_of(good_files("example.com/gobad") + [("../x.go", b"package x\n")],
                                "example.com/gobad"))}
+    # Unicode letters in file names are fine (module.CheckFilePath), a
+    # symbol is not: go 1.19 unpacks the first and refuses the second.
+    rules["^/" + rel("example.com/uniletter", "zip") + "$"] = {
+        "body_b64": b64(zip_of(good_files("example.com/uniletter") + UNILETTER_FILES, "example.com/uniletter"))}
+    rules["^/" + rel("example.com/gosymbol", "zip") + "$"] = {
+        "body_b64": b64(zip_of(good_files("example.com/gosymbol") + [("\u2713.txt", b"x\n")],
+                               "example.com/gosymbol"))}
     rules["^/" + rel("example.com/elsewhere", "mod") + "$"] = {
         "body": "// served for another path\nmodule example.com/original\n\ngo 1.19\n"}
     C.up.set_rules(rules)
@@ -198,6 +215,29 @@ def test_go_command_good_and_bad():
           "gobad zip was cached")
 
 
+@timeout(120)
+def test_go_command_unicode_file_names():
+    """A zip whose file names hold Unicode letters is served and unpacked by
+    the go command; one with a symbol (U+2713) is refused by goproxyd with
+    the go command's own rule, so the go command reports goproxyd's reason."""
+    r = get(C.d.port, "/" + rel("example.com/uniletter", "zip"))
+    eq(r.status, 200, "uniletter zip status (body %r)" % r.body[:200])
+    if shutil.which("go") is None:
+        note("skip go part: no go command")
+        return
+    rc, out = go_download("example.com/uniletter")
+    eq(rc, 0, "go mod download uniletter: %s" % out[-400:])
+    d = json.loads(out)["Dir"]
+    for name, data in UNILETTER_FILES:
+        with open(os.path.join(d, name), "rb") as f:
+            eq(f.read(), data, "unpacked %s" % name)
+    rc, out = go_download("example.com/gosymbol")
+    check(rc != 0, "go mod download gosymbol succeeded: %s" % out[-400:])
+    check("file path" in out, "go mod download gosymbol: goproxyd's reason not shown: %s" % out[-400:])
+    check(not os.path.exists(os.path.join(C.d.cache_dir, rel("example.com/gosymbol", "zip"))),
+          "gosymbol zip was cached")
+
+
 def test_daemons_exited_cleanly():
     D.stop_all()
     check_clean_exits(D.exits)
@@ -207,6 +247,7 @@ TESTS = [make_test(m) for m in HOSTILE] + [
     test_other_module_path_is_served,
     test_refused_answer_falls_through_pipe_not_comma,
     test_go_command_good_and_bad,
+    test_go_command_unicode_file_names,
     test_daemons_exited_cleanly,
 ]
 
