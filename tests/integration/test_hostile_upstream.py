@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
 from harness import (check_clean_exits, Daemons, Runner, check, eq, get,  # noqa: E402
-                     make_tmp, note, timeout, tmp_leftovers)
+                     make_tmp, note, timeout, tmp_leftovers, wait_for)
 
 R = Runner(default_timeout=120)
 D = Daemons()
@@ -189,6 +190,33 @@ def test_refused_answer_falls_through_pipe_not_comma():
     eq(good.count(), 2, "requests to the second upstream")
 
 
+def upstream_outcomes(port):
+    """{outcome: count} of the one upstream in /metrics."""
+    body = get(port, "/metrics").body.decode()
+    out = {}
+    for line in body.splitlines():
+        m = re.match(r'goproxyd_upstream_requests_total\{upstream="([^"]*)",outcome="(\w+)"\} (\d+)$', line)
+        if m and m.group(1) != "sumdb":
+            out[m.group(2)] = out.get(m.group(2), 0) + int(m.group(3))
+    return out
+
+
+def test_refused_answers_count_as_upstream_errors():
+    """/metrics counts a refused 200 answer (an unasked-for Content-Encoding,
+    a failed validation) as an upstream error, not as ok."""
+    d = D.start(C.up.url, extra=["-sumdb", "off"], name="metrics")
+    eq(upstream_outcomes(d.port).get("error", 0), 0, "errors at start")
+    for i, m in enumerate(["example.com/gzipmod", "example.com/htmlmod"]):
+        eq(get(d.port, "/" + rel(m, "mod")).status, 404, "%s status" % m)
+        got = upstream_outcomes(d.port)
+        eq((got.get("ok", 0), got.get("error", 0)), (0, i + 1), "%s: (ok, error) outcomes" % m)
+    eq(get(d.port, "/" + rel("example.com/good", "mod")).status, 200, "good .mod status")
+    # A stored answer is counted just after the client has it.
+    wait_for(lambda: upstream_outcomes(d.port).get("ok", 0) >= 1, 5)
+    got = upstream_outcomes(d.port)
+    eq((got.get("ok", 0), got.get("error", 0)), (1, 2), "after a good .mod: (ok, error) outcomes")
+
+
 def go_download(module):
     gohome = os.path.join(C.tmp, "go-" + module.split("/")[-1])
     os.makedirs(gohome, exist_ok=True)
@@ -246,6 +274,7 @@ def test_daemons_exited_cleanly():
 TESTS = [make_test(m) for m in HOSTILE] + [
     test_other_module_path_is_served,
     test_refused_answer_falls_through_pipe_not_comma,
+    test_refused_answers_count_as_upstream_errors,
     test_go_command_good_and_bad,
     test_go_command_unicode_file_names,
     test_daemons_exited_cleanly,
