@@ -184,9 +184,11 @@ def test_refused_answer_falls_through_pipe_not_comma():
         eq(r.status, 200, "%s after '|' (body %r)" % (m, r.body[:200]))
         eq(r.body, ("module %s\n" % m).encode(), "%s body" % m)
     d2 = D.start(C.up.url + "," + good.url, extra=["-sumdb", "off"], name="comma")
-    r = get(d2.port, "/" + rel("example.com/gzipmod", "mod"))
-    eq(r.status, 404, "after ',' (body %r)" % r.body[:200])
-    check("content-encoding" in r.text().lower(), "after ',': reason %r" % r.text())
+    # Refused by the fetcher (Content-Encoding) and by the store (validation).
+    for m, word in (("example.com/gzipmod", "content-encoding"), ("example.com/htmlmod", "go.mod")):
+        r = get(d2.port, "/" + rel(m, "mod"))
+        eq(r.status, 404, "%s after ',' (body %r)" % (m, r.body[:200]))
+        check(word in r.text().lower(), "%s after ',': reason %r" % (m, r.text()))
     eq(good.count(), 2, "requests to the second upstream")
 
 
