@@ -295,6 +295,7 @@ static bool too_large(struct ctx *x, const char *url, const char *method, const 
 
 	if (ci == NULL || ci->header_size <= cfg->max_header_bytes)
 		return false;
+	x->rp.rp_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;   /* no body then */
 	if (respond_error_direct(&x->rp, status, "%s longer than %zu bytes (-maxHeaderBytes)",
 	                         what, cfg->max_header_bytes))
 		*ret = MHD_NO;   /* answered: libmicrohttpd closes the connection */

@@ -330,6 +330,9 @@ def test_oversize_requests():
             check(st in want, "%s: status %s" % (what, st))
             if total <= 8192 + 3800:
                 one_line_text(st, hdrs, body, want[0], what)
+    # A HEAD gets the same status and headers, and no body.
+    st, hdrs, body, _ = exchange(d.port, b"HEAD" + line(11950)[3:])
+    eq((st, hdrs.get("content-type", "")[:10], body), (414, "text/plain", b""), "HEAD, 11950 bytes")
     # Far larger: libmicrohttpd answers by itself (documented).
     for total in [13000, 20000, 70000]:
         eq(exchange(d.port, line(total))[0], 414, "%d-byte request line" % total)
