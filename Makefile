@@ -53,17 +53,18 @@ $(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
 # server -> fetch -> store -> verify -> ...), so it tests those files and
 # not the whole daemon.  A collaborator a test replaces is not linked:
 # the test file defines its functions as stubs (test_store: verify, gc).
-test_config_DEPS  = config proxylist glob units addr route modpath tlog note text
-test_modpath_DEPS = modpath
-test_route_DEPS   = route modpath tlog note text
+test_config_DEPS  = config proxylist glob units addr route modpath tlog note text unicode
+test_modpath_DEPS = modpath text unicode
+test_route_DEPS   = route modpath tlog note text unicode
 test_sumdb_DEPS   = dirhash note tlog text
 test_fetchq_DEPS  = fetchq
-test_cache_DEPS   = cache log modpath route tlog note text
+test_cache_DEPS   = cache log modpath route tlog note text unicode
 test_flight_DEPS  = flight text
-test_store_DEPS   = store workq cache flight validate gomod log modpath route tlog note text
-test_gomod_DEPS   = gomod modpath text
-test_validate_DEPS = validate gomod modpath text
+test_store_DEPS   = store workq cache flight validate gomod log modpath route tlog note text unicode
+test_gomod_DEPS   = gomod modpath text unicode
+test_validate_DEPS = validate gomod modpath text unicode
 test_range_DEPS   = range
+test_clients_DEPS = clients log text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

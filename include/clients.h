@@ -41,6 +41,10 @@ void clients_close(struct client_conn *c);
 void clients_headers_done(struct client_conn *c);
 /* An answer is finished: the next request's headers are due in time. */
 void clients_answered(struct client_conn *c);
+/* One pass of the sweeper: shuts down the socket of every connection
+ * whose header deadline is at or before now_ms (monotonic ms).  The
+ * sweeper thread runs it; unit tests call it with a time of their own. */
+void clients_sweep(int64_t now_ms);
 /* Connections refused for the per-address limit, and closed at the
  * header deadline, so far. */
 void clients_counts(uint64_t *refused_per_addr, uint64_t *header_timeouts);

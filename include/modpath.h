@@ -33,7 +33,9 @@ const char *mp_check_path(const char *path);
 const char *mp_check_version_elem(const char *v);
 
 /* module.CheckFilePath on path[0..n): a file path inside a module zip.
- * NULL if valid, else a static reason.  Bytes >= 0x80 are refused. */
+ * NULL if valid, else a static reason.  As in x/mod, an element may hold
+ * any Unicode letter (unicode.IsLetter, as of the Go release unicode.h was
+ * generated from), in strictly valid UTF-8; no other non-ASCII rune. */
 const char *mp_check_file_path(const char *path, size_t n);
 
 /* Case-encoding: each 'A'-'Z' becomes '!' + lowercase. Fails if the result

@@ -48,6 +48,19 @@ enum MHD_Result respond_queue(struct reply *rp, unsigned status, struct MHD_Resp
 enum MHD_Result respond_error(struct reply *rp, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The same one-line error, with Connection: close, written straight to
+ * the connection's socket instead of queued.  For a request whose line
+ * and headers filled the connection's libmicrohttpd memory: 0.9.75 builds
+ * an answer's headers in that memory, and closes without any answer when
+ * they do not fit.  Plain HTTP only: false (nothing written) under TLS or
+ * when the socket takes none of it; true when written (a socket that
+ * took only part of it has the rest cut off).  The socket is then shut for
+ * writing: nothing libmicrohttpd might still send reaches the client, and
+ * the caller returns MHD_NO, where it can, so that it closes the
+ * connection. */
+bool respond_error_direct(struct reply *rp, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* body[0..len) as type, Cache-Control: no-store; with MHD_RESPMEM_MUST_FREE
  * the body is freed in every case. */
 enum MHD_Result respond_text(struct reply *rp, unsigned status, const char *type, char *body,

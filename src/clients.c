@@ -1,7 +1,8 @@
 /*
  * clients: see include/clients.h.  clients_start/stop run on the main
- * thread, sweep() on the sweeper thread it starts, everything else on the
- * serving threads (libmicrohttpd's callbacks in server.c).
+ * thread, sweep() and clients_sweep() on the sweeper thread it starts,
+ * everything else on the serving threads (libmicrohttpd's callbacks in
+ * server.c).
  *
  * State is split into stripes by a hash of the client address, each with
  * its own lock: a stripe holds the per-address counts of its addresses
@@ -199,6 +200,12 @@ static void sweep_stripe(struct stripe *s, int64_t now)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void clients_sweep(int64_t now_ms)
+{
+	for (int i = 0; i < STRIPES; i++)
+		sweep_stripe(&stripes[i], now_ms);
+}
+
 static void *sweep(void *arg)
 {
 	int64_t period = timeout_ms / 4 > 250 ? 250 : timeout_ms / 4 < 10 ? 10 : timeout_ms / 4;
@@ -214,8 +221,7 @@ static void *sweep(void *arg)
 		if (pthread_cond_timedwait(&stop_cv, &stop_mu, &ts) != ETIMEDOUT)
 			continue;
 		pthread_mutex_unlock(&stop_mu);
-		for (int i = 0; i < STRIPES; i++)
-			sweep_stripe(&stripes[i], monotonic_ms());
+		clients_sweep(monotonic_ms());
 		pthread_mutex_lock(&stop_mu);
 	}
 	pthread_mutex_unlock(&stop_mu);

@@ -43,6 +43,8 @@ struct job {
 	int64_t last_byte_ms;       /* monotonic: when data last arrived */
 	bool too_large, disk_error, stalled;
 	bool encoded;               /* the answer has a non-identity Content-Encoding */
+	int metric_row;             /* metrics_upstream()'s upstream of this attempt */
+	int64_t usec;               /* this attempt's transfer time */
 	char head[256];             /* start of an error body: upstream's reason */
 	size_t head_len;
 	char url[4096];
@@ -355,12 +357,33 @@ static void capture_reason(struct job *j)
 			*p = '?';
 }
 
+/* Notes the finished transfer (the handle is still alive); its outcome is
+ * counted by account() once it is known. */
+static void note_transfer(struct job *j, long code)
+{
+	curl_off_t usec = 0;
+
+	curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME_T, &usec);
+	j->usec = usec;
+	j->metric_row = j->flight->req.kind == REQ_SUMDB ? -1 : (int)j->up;
+	atomic_store(&reachable, code != 0);
+}
+
+/* Counts the attempt for /metrics.  A 200 answer is "ok" only once it has
+ * been stored: one refused (validation, an unasked-for Content-Encoding)
+ * is an error like any other. */
+static void account(struct job *j, enum metric_upstream o)
+{
+	metrics_upstream(j->metric_row, o, j->received, j->usec);
+}
+
 /* The store's answer, on a store or verifier thread: the job is in no
  * list of the fetcher's by then. */
 static void on_stored(void *arg, enum store_outcome o, const char *reason)
 {
 	struct job *j = arg;
 
+	account(j, o == STORE_FINISHED ? MU_OK : MU_ERROR);
 	if (o == STORE_FINISHED) {
 		free(j);
 		return;
@@ -387,21 +410,6 @@ static bool transient_curl_error(CURLcode cc)
 	}
 }
 
-/* Counts the attempt for /metrics and /readyz. */
-static void account(struct job *j, CURLcode cc, long code)
-{
-	curl_off_t usec = 0;
-	enum metric_upstream o = MU_ERROR;
-
-	curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME_T, &usec);
-	if (cc == CURLE_OK && code == 200)
-		o = MU_OK;
-	else if (cc == CURLE_OK && (code == 404 || code == 410))
-		o = MU_NOTFOUND;
-	metrics_upstream(j->flight->req.kind == REQ_SUMDB ? -1 : (int)j->up, o, j->received, usec);
-	atomic_store(&reachable, code != 0);
-}
-
 bool fetch_reachable(void)
 {
 	return atomic_load(&reachable);
@@ -412,12 +420,13 @@ static void on_done(struct job *j, CURLcode cc)
 	long code = 0;
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
-	account(j, cc, code);
+	note_transfer(j, code);
 	if (code != 200)
 		capture_reason(j);
 	end_attempt(j);
 	j->tries++;
 	if (cc == CURLE_OK && code == 200 && j->encoded) {
+		account(j, MU_ERROR);
 		cache_tmp_discard(&j->tmp);
 		set_error(j, "%s: upstream sent a Content-Encoding goproxyd did not ask for", j->url);
 		log_warn("upstream %s (try %d)", j->error, j->tries);
@@ -428,6 +437,8 @@ static void on_done(struct job *j, CURLcode cc)
 		store_submit(j->flight, &j->tmp, j->received, j->url, on_stored, j);
 		return;
 	}
+	account(j, cc != CURLE_OK ? MU_ERROR : code == 200 ? MU_OK
+	           : code == 404 || code == 410 ? MU_NOTFOUND : MU_ERROR);
 	cache_tmp_discard(&j->tmp);
 	if (cc == CURLE_OK && (code == 404 || code == 410)) {
 		snprintf(j->notfound, sizeof j->notfound, "%s", j->head);

@@ -5,13 +5,16 @@
  * encoding, CheckPathMajor, module/pseudo.go's IsPseudoVersion and the
  * semver package.  Every decision mirrors the Go source; where the Go name
  * differs, the Go name is given in the comment above the function.
- * Strings are NUL-terminated; nothing allocates.  Pure: any thread.
+ * Strings are NUL-terminated (file paths are counted); nothing allocates.
+ * Pure: any thread.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "modpath.h"
+#include "text.h"
+#include "unicode.h"
 
 /* ASCII only: the C library's versions depend on the locale. */
 static bool is_digit(int c) { return c >= '0' && c <= '9'; }
@@ -50,6 +53,7 @@ enum elem_err {
 	E_LEADING_DOT,
 	E_TRAILING_DOT,
 	E_NON_ASCII,
+	E_BAD_UTF8,
 	E_CHAR,
 	E_BANG,
 	E_WINDOWS,
@@ -62,6 +66,7 @@ static const char *const path_reason[] = {
 	[E_LEADING_DOT] = "malformed module path: leading dot in path element",
 	[E_TRAILING_DOT] = "malformed module path: trailing dot in path element",
 	[E_NON_ASCII] = "malformed module path: non-ASCII character",
+	[E_BAD_UTF8] = "malformed module path: invalid UTF-8",
 	[E_CHAR] = "malformed module path: invalid character (allowed: A-Z a-z 0-9 - . _ ~)",
 	[E_BANG] = "malformed module path: invalid character '!'",
 	[E_WINDOWS] = "malformed module path: element is a reserved Windows name (CON, NUL, COM1, ...)",
@@ -74,13 +79,16 @@ static const char *const version_reason[] = {
 	[E_LEADING_DOT] = "malformed version: leading dot",
 	[E_TRAILING_DOT] = "malformed version: trailing dot",
 	[E_NON_ASCII] = "malformed version: non-ASCII character",
+	[E_BAD_UTF8] = "malformed version: invalid UTF-8",
 	[E_CHAR] = "malformed version: character not allowed in a file name",
 	[E_BANG] = "malformed version: contains '!'",
 	[E_WINDOWS] = "malformed version: reserved Windows name (CON, NUL, COM1, ...)",
 	[E_SHORT_NAME] = "malformed version: looks like a Windows short name",
 };
 
-enum elem_kind { ELEM_MODULE, ELEM_FILE };
+/* ELEM_VERSION is x/mod's filePath kind restricted to ASCII (versions
+ * must be case-encodable); ELEM_FILE is filePath itself. */
+enum elem_kind { ELEM_MODULE, ELEM_VERSION, ELEM_FILE };
 
 /* modPathOK: note that module paths, unlike import paths, exclude '+'. */
 static bool mod_char_ok(int c)
@@ -88,7 +96,7 @@ static bool mod_char_ok(int c)
 	return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-/* fileNameOK, ASCII half. */
+/* fileNameOK, ASCII half (the other half is unicode.IsLetter). */
 static bool file_char_ok(int c)
 {
 	return is_alnum(c) || (c != '\0' && strchr("!#$%&()+,-.=@[]^_{}~ ", c));
@@ -100,7 +108,9 @@ static const char *const bad_windows_names[] = {
 	"LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 };
 
-/* strings.EqualFold(name, s[0..n)); both sides are ASCII here. */
+/* strings.EqualFold(name, s[0..n)) for an ASCII name.  A byte >= 0x80 in
+ * s never matches: the only non-ASCII runes that fold to ASCII letters
+ * (U+017F to s, U+212A to k) fold to letters no reserved name holds. */
 static bool fold_eq(const char *s, size_t n, const char *name)
 {
 	size_t i;
@@ -131,14 +141,32 @@ static bool is_short_name(const char *s, size_t n)
 	return i < n && i > 0 && s[i - 1] == '~';
 }
 
+/* One character of an element at e[0..n): its size in *size. */
+static enum elem_err check_char(const char *e, size_t n, enum elem_kind kind, size_t *size)
+{
+	unsigned char c = (unsigned char)e[0];
+	int32_t r;
+
+	*size = 1;
+	if (c < 0x80)
+		return (kind == ELEM_MODULE ? mod_char_ok(c) : file_char_ok(c)) ? E_OK : E_CHAR;
+	if (kind != ELEM_FILE)
+		return E_NON_ASCII;
+	if ((r = text_decode_rune(e, n, size)) < 0)
+		return E_BAD_UTF8;
+	return uni_is_letter(r) ? E_OK : E_CHAR;
+}
+
 /*
- * checkElem(elem, kind).  x/mod allows any Unicode letter in a file name;
- * we reject every byte >= 0x80 instead, because the case encoding is
- * undefined for them (EscapeVersion fails on such versions anyway).
+ * checkElem(elem, kind).  Like x/mod, a file name may hold any Unicode
+ * letter (strictly decoded UTF-8: Go's range loop turns a bad byte into
+ * U+FFFD, which is no letter).  Module paths and versions stay ASCII:
+ * the case encoding is undefined beyond it.
  */
 static enum elem_err check_elem(const char *e, size_t n, enum elem_kind kind)
 {
-	size_t i, short_len;
+	size_t i, size, short_len;
+	enum elem_err err;
 
 	if (n == 0)
 		return E_EMPTY;
@@ -150,14 +178,9 @@ static enum elem_err check_elem(const char *e, size_t n, enum elem_kind kind)
 		return E_LEADING_DOT;
 	if (e[n - 1] == '.')
 		return E_TRAILING_DOT;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)e[i];
-
-		if (c >= 0x80)
-			return E_NON_ASCII;
-		if (!(kind == ELEM_MODULE ? mod_char_ok(c) : file_char_ok(c)))
-			return E_CHAR;
-	}
+	for (i = 0; i < n; i += size)
+		if ((err = check_char(e + i, n - i, kind, &size)) != E_OK)
+			return err;
 
 	/* Windows reserves these names whatever follows the first dot. */
 	for (short_len = 0; short_len < n && e[short_len] != '.'; short_len++)
@@ -280,8 +303,7 @@ const char *mp_check_path(const char *path)
 }
 
 /* CheckFilePath: a '/'-separated relative path of file-name elements
- * (no leading or trailing '/', no empty, "." or ".." element).  Stricter
- * than x/mod in one way: non-ASCII letters are refused (see check_elem). */
+ * (no leading or trailing '/', no empty, "." or ".." element). */
 const char *mp_check_file_path(const char *path, size_t n)
 {
 	size_t start = 0, end;
@@ -305,8 +327,8 @@ const char *mp_check_file_path(const char *path, size_t n)
 			return "malformed file path: element made only of dots (. or ..)";
 		case E_TRAILING_DOT:
 			return "malformed file path: trailing dot in path element";
-		case E_NON_ASCII:
-			return "malformed file path: non-ASCII character";
+		case E_BAD_UTF8:
+			return "malformed file path: invalid UTF-8";
 		case E_WINDOWS:
 			return "malformed file path: reserved Windows name (CON, NUL, COM1, ...)";
 		default:
@@ -318,7 +340,7 @@ const char *mp_check_file_path(const char *path, size_t n)
 
 const char *mp_check_version_elem(const char *v)
 {
-	enum elem_err err = check_elem(v, strlen(v), ELEM_FILE);
+	enum elem_err err = check_elem(v, strlen(v), ELEM_VERSION);
 
 	/* EscapeVersion also refuses '!': it would make the encoding ambiguous. */
 	if (err == E_OK && strchr(v, '!') != NULL)

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -65,6 +67,53 @@ enum MHD_Result respond_error(struct reply *rp, unsigned status, const char *fmt
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, "Allow", "GET, HEAD");
 	return respond_queue(rp, status, r, (uint64_t)n);
+}
+
+/* "HTTP/1.1 <status> <phrase>" and the headers of a one-line error, with
+ * Connection: close, then the body unless rp is a HEAD; its length. */
+static int direct_answer(const struct reply *rp, unsigned status, const char *body, int n,
+                         char *out, size_t outsz)
+{
+	char date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	/* Goproxyd never calls setlocale(): these are the C locale's names. */
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+	return snprintf(out, outsz,
+	                "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\n"
+	                "Content-Type: " TEXT_PLAIN "\r\nCache-Control: no-store\r\n"
+	                "Content-Length: %d\r\n\r\n%s",
+	                status, MHD_get_reason_phrase_for(status), date, n, rp->rp_head ? "" : body);
+}
+
+bool respond_error_direct(struct reply *rp, unsigned status, const char *fmt, ...)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(rp->rp_conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char body[512], out[1024];
+	va_list ap;
+	int n, len;
+	ssize_t sent;
+
+	if (cfg->tls_cert != NULL || ci == NULL)
+		return false;
+	va_start(ap, fmt);
+	n = vsnprintf(body, sizeof body - 1, fmt, ap);
+	va_end(ap);
+	n = n < 0 ? 0 : n > (int)sizeof body - 2 ? (int)sizeof body - 2 : n;
+	body[n++] = '\n';
+	body[n] = '\0';
+	len = direct_answer(rp, status, body, n, out, sizeof out);
+	if (len <= 0 || (size_t)len >= sizeof out)
+		return false;
+	sent = send(ci->connect_fd, out, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (sent <= 0)
+		return false;
+	shutdown(ci->connect_fd, SHUT_WR);   /* nothing of libmicrohttpd's follows */
+	rp->rp_status = status;
+	rp->rp_bytes = rp->rp_head ? 0 : (uint64_t)n;
+	return true;
 }
 
 enum MHD_Result respond_text(struct reply *rp, unsigned status, const char *type, char *body,

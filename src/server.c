@@ -280,22 +280,81 @@ static enum MHD_Result answer(struct ctx *x, const char *url, const char *method
 
 /* -maxHeaderBytes, enforced here so that the answer is goproxyd's: 414
  * when the request line alone is over it, else 431.  libmicrohttpd's own
- * limit (its memory pool, 4 KiB more) only catches what is far larger. */
-static bool too_large(struct ctx *x, const char *url, const char *method, const char *version)
+ * limit (its memory pool, 4 KiB more) only catches what is far larger.
+ * The answer goes straight to the socket (respond_error_direct): a
+ * request this large may leave libmicrohttpd no memory to build one.
+ * Under TLS it is queued as usual.  *ret: what on_request returns. */
+static bool too_large(struct ctx *x, const char *url, const char *method, const char *version,
+                      enum MHD_Result *ret)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(x->rp.rp_conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	bool line = strlen(method) + strlen(url) + strlen(version) + 4 > cfg->max_header_bytes;
+	unsigned status = line ? MHD_HTTP_URI_TOO_LONG : MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
+	const char *what = line ? "request line" : "request line and headers";
 
 	if (ci == NULL || ci->header_size <= cfg->max_header_bytes)
 		return false;
-	if (strlen(method) + strlen(url) + strlen(version) + 4 > cfg->max_header_bytes)
-		respond_error(&x->rp, MHD_HTTP_URI_TOO_LONG, "request line longer than %zu bytes (-maxHeaderBytes)",
-		              cfg->max_header_bytes);
+	x->rp.rp_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;   /* no body then */
+	if (respond_error_direct(&x->rp, status, "%s longer than %zu bytes (-maxHeaderBytes)",
+	                         what, cfg->max_header_bytes))
+		*ret = MHD_NO;   /* answered: libmicrohttpd closes the connection */
 	else
-		respond_error(&x->rp, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
-		              "request line and headers longer than %zu bytes (-maxHeaderBytes)",
-		              cfg->max_header_bytes);
+		*ret = respond_error(&x->rp, status, "%s longer than %zu bytes (-maxHeaderBytes)",
+		                     what, cfg->max_header_bytes);
 	return true;
+}
+
+/*
+ * A request whose Content-Length libmicrohttpd 0.9.75 cannot parse
+ * (negative, not a number, 2^64 or more) is answered by the library
+ * itself, 400 or 413, before any callback of ours, and it builds that
+ * answer's status line and headers twice (it queues the answer while
+ * parsing the headers, then goes on as if it had not).  Its log line for
+ * the error is the one hook: it comes on the thread serving the
+ * connection, before anything is sent.  The connection is known when just
+ * one connection of this thread has had its request line parsed (the URI
+ * callback) and not yet reached on_request(), as every request at the
+ * header checks has; goproxyd's one-line answer then goes out in its
+ * place, and the socket is shut for writing so that the library's never
+ * does.  Otherwise (several such connections on the thread, or TLS) the
+ * library's answer stands.  Each serving thread runs one daemon, so these
+ * counts are per thread.
+ */
+static _Thread_local struct {
+	struct MHD_Connection *pc_one;   /* the one connection, if known */
+	unsigned pc_n;                    /* connections between line and on_request() */
+} parsing;
+static char line_seen;   /* the req_cls of a request not yet at on_request() */
+
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)uri;
+	parsing.pc_n++;
+	parsing.pc_one = c;
+	return &line_seen;
+}
+
+/* c's request has left the header checks (or its connection is closing). */
+static void line_done(struct MHD_Connection *c)
+{
+	parsing.pc_n--;
+	if (parsing.pc_one == c || parsing.pc_n == 0)
+		parsing.pc_one = NULL;
+}
+
+/* From mhd_log(): msg is libmicrohttpd's "Error processing request" line. */
+static void answer_bad_length(const char *msg)
+{
+	bool big = strstr(msg, "code is 413") != NULL;
+	struct reply rp = { .rp_conn = parsing.pc_one };
+
+	if (parsing.pc_n != 1 || rp.rp_conn == NULL || !strstr(msg, "Content-Length"))
+		return;
+	respond_error_direct(&rp, big ? MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST,
+	                     big ? "Content-Length too large (goproxyd takes no request body)"
+	                         : "bad request: invalid Content-Length");
 }
 
 /* The connection's clients.h handle (its socket context). */
@@ -312,9 +371,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload, size_t *upload_size, void **req_cls)
 {
 	struct ctx *x = *req_cls;
+	enum MHD_Result ret;
 
 	(void)cls;
 	(void)upload;
+	if ((void *)x == &line_seen) {
+		line_done(c);
+		x = NULL;
+	}
 	if (x == NULL) {
 		/* Answering on the first call makes libmicrohttpd close the
 		 * connection; waiting for the second keeps it alive. */
@@ -347,8 +411,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (x->pending)
 		return answer_fetched(x);
-	if (too_large(x, url, method, version))
-		return MHD_YES;
+	if (too_large(x, url, method, version, &ret))
+		return ret;
 	/* RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400. */
 	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
@@ -385,6 +449,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)cls;
 	(void)toe;
 	clients_answered(conn_client(c));   /* the next request's headers are due */
+	if ((void *)x == &line_seen) {       /* ended before on_request() */
+		line_done(c);
+		*req_cls = NULL;
+		return;
+	}
 	if (x == NULL)
 		return;
 	log_completed(c, x);
@@ -460,6 +529,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
 	log_warn("libmicrohttpd: %s", buf);
+	if (strncmp(buf, "Error processing request (HTTP response code is 4", 49) == 0)
+		answer_bad_length(buf);
 }
 
 /* A whole PEM file, NUL-terminated, for libmicrohttpd's TLS options. */
@@ -538,6 +609,7 @@ static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int 
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes + 4096,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, keep_raw_url, NULL,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
 	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
 }

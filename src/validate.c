@@ -1,6 +1,5 @@
 /* validate: see include/validate.h.  Pure checks; run on the store threads. */
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -9,6 +8,8 @@
 #include <zip.h>
 
 #include "gomod.h"
+#include "text.h"
+#include "unicode.h"
 #include "validate.h"
 
 #define MAX_ZIP    524288000ULL   /* modfetch MaxZipFile: 500 MiB */
@@ -127,16 +128,22 @@ struct zname {
 	bool dir;
 };
 
+/* Orders names by x/mod zip's strToFold: rune by rune, each folded.  The
+ * names are valid UTF-8 by then (mp_check_file_path). */
 static int fold_cmp(const struct zname *a, const struct zname *b)
 {
-	size_t n = a->n < b->n ? a->n : b->n;
+	size_t i = 0, j = 0, sa, sb;
 
-	for (size_t i = 0; i < n; i++) {
-		int x = tolower((unsigned char)a->s[i]), y = tolower((unsigned char)b->s[i]);
+	while (i < a->n && j < b->n) {
+		int32_t x = uni_fold(text_decode_rune(a->s + i, a->n - i, &sa));
+		int32_t y = uni_fold(text_decode_rune(b->s + j, b->n - j, &sb));
+
 		if (x != y)
-			return x - y;
+			return x < y ? -1 : 1;
+		i += sa;
+		j += sb;
 	}
-	return a->n < b->n ? -1 : a->n > b->n;
+	return (i < a->n) - (j < b->n);
 }
 
 static int zname_cmp(const void *a, const void *b)
@@ -146,15 +153,15 @@ static int zname_cmp(const void *a, const void *b)
 
 /* x/mod zip's collisionChecker over every name and parent directory:
  * names equal under case folding must be the same name, a name is not
- * both a file and a directory, and no file appears twice.  (Names are
- * ASCII by then, so ASCII folding is Unicode folding.) */
+ * both a file and a directory, and no file appears twice.  Names that
+ * fold alike may differ in length (K and U+212A KELVIN SIGN). */
 static const char *check_collisions(struct zname *v, size_t n)
 {
 	qsort(v, n, sizeof *v, zname_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (fold_cmp(&v[i - 1], &v[i]) != 0)
 			continue;
-		if (memcmp(v[i - 1].s, v[i].s, v[i].n) != 0)
+		if (v[i - 1].n != v[i].n || memcmp(v[i - 1].s, v[i].s, v[i].n) != 0)
 			return "upstream zip has a case-insensitive file name collision";
 		if (v[i - 1].dir != v[i].dir)
 			return "upstream zip has an entry that is both a file and a directory";

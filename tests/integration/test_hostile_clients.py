@@ -7,8 +7,10 @@ Env:  GOPROXYD=path/to/binary (default ./build/goproxyd)
 Covers: slowloris connections (a header line every 0.4 s) closed at
 -headerTimeout while a normal client is served; -maxConnsPerIP refusing
 the N+1th connection from 127.0.0.1 while 127.0.0.2 is still served;
-requests over -maxHeaderBytes answered 414/431 with the one-line body
-(far larger ones, and a bad Content-Length, as documented); malformed
+requests over -maxHeaderBytes answered 414/431 with the one-line body,
+exactly one answer up to and past the end of the connection's memory (far
+larger ones by libmicrohttpd, as documented); a bad Content-Length answered
+once, 400/413 with the one-line body; malformed
 Range headers (signs, spaces, several ranges) ignored with a 200 and the
 whole body while good forms still get 206/416;
 HTTP/1.1 without Host answered 400 with the one-line body, HTTP/1.0
@@ -106,9 +108,9 @@ def parse(buf):
     return (int(m.group(1)) if m else None), hdrs, body, buf
 
 
-def req(path, extra="", version="HTTP/1.1", host=True):
+def req(path, extra="", version="HTTP/1.1", host=True, connection="close"):
     h = "Host: 127.0.0.1\r\n" if host else ""
-    return ("GET %s %s\r\n%s%sConnection: close\r\n\r\n" % (path, version, h, extra)).encode()
+    return ("GET %s %s\r\n%s%sConnection: %s\r\n\r\n" % (path, version, h, extra, connection)).encode()
 
 
 def one_line_text(st, hdrs, body, want, what):
@@ -310,22 +312,59 @@ def test_oversize_requests():
         return (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (total - 70)
                 + b"\r\nConnection: close\r\n\r\n")
     eq(exchange(d.port, hdr(8000))[0], 200, "8000-byte request")
-    # 9,900-10,060 bytes got no answer at all before; up to -maxHeaderBytes
-    # + 3.5 KiB the answer is goproxyd's own.
+    # Up to -maxHeaderBytes + 3.5 KiB the answer is goproxyd's own.
     for total in [8300, 9000, 9900, 9990, 10060, 11000, 11600]:
         st, hdrs, body, _ = exchange(d.port, line(total))
         one_line_text(st, hdrs, body, 414, "%d-byte request line" % total)
         st, hdrs, body, _ = exchange(d.port, hdr(total))
         one_line_text(st, hdrs, body, 431, "%d-byte headers" % total)
+    # Near the end of the connection's memory (N + 4 KiB): goproxyd's own
+    # answer as long as libmicrohttpd hands the request over (it once had
+    # no room left to build one: N + 3.6 to 3.9 KiB got no answer at all),
+    # then libmicrohttpd's own 414/431; always exactly one answer.
+    for total in range(11600, 13000, 8):
+        for make, want in ((line, (414, 431)), (hdr, (431,))):
+            st, hdrs, body, raw = exchange(d.port, make(total), secs=5)
+            what = "%d-byte %s" % (total, "request line" if make is line else "headers")
+            eq(status_lines(raw), 1, what + ": status lines in %r" % raw[:300])
+            check(st in want, "%s: status %s" % (what, st))
+            if total <= 8192 + 3800:
+                one_line_text(st, hdrs, body, want[0], what)
+    # A HEAD gets the same status and headers, and no body.
+    st, hdrs, body, _ = exchange(d.port, b"HEAD" + line(11950)[3:])
+    eq((st, hdrs.get("content-type", "")[:10], body), (414, "text/plain", b""), "HEAD, 11950 bytes")
     # Far larger: libmicrohttpd answers by itself (documented).
     for total in [13000, 20000, 70000]:
         eq(exchange(d.port, line(total))[0], 414, "%d-byte request line" % total)
         eq(exchange(d.port, hdr(total))[0], 431, "%d-byte headers" % total)
-    # Content-Length on a GET that libmicrohttpd refuses itself (documented).
-    for cl, want in [(b"-1", 400), (b"99999999999999999999999", 413)]:
-        st, _, _, raw = exchange(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl
-                                 + b"\r\nConnection: close\r\n\r\n")
-        eq(st, want, "Content-Length: %s" % cl.decode())
+    check(d.alive(), "daemon died")
+
+
+def status_lines(raw):
+    return len(re.findall(rb"(?:^|\n)HTTP/1\.[01] \d{3} ", raw))
+
+
+@timeout(60)
+def test_bad_content_length():
+    """A Content-Length libmicrohttpd cannot parse gets one answer, goproxyd's
+    one-line 400 (413 when past 2^64-1), never the library's status line and
+    headers twice; the connection is closed and the daemon serves on."""
+    d = daemon()
+    for cl, want in [(b"-1", 400), (b"abc", 400), (b"1, 2", 400), (b"+5", 400),
+                     (b"18446744073709551616", 413), (b"99999999999999999999999", 413)]:
+        st, hdrs, body, raw = exchange(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl
+                                       + b"\r\nConnection: close\r\n\r\n")
+        what = "Content-Length: %s" % cl.decode()
+        eq(status_lines(raw), 1, what + ": status lines in %r" % raw[:400])
+        one_line_text(st, hdrs, body, want, what)
+        check(b"content-length" in body.lower(), "%s: body %r" % (what, body))
+        eq(hdrs.get("connection"), "close", what + ": Connection")
+    # Keep-alive: the bad request comes second on the connection.
+    st, _, body, raw = exchange(d.port, req("/healthz", connection="keep-alive")
+                                + b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+    eq(status_lines(raw), 2, "keep-alive: status lines in %r" % raw[:600])
+    check(raw.count(b"invalid Content-Length") == 1, "keep-alive: second answer %r" % raw[-300:])
+    eq(exchange(d.port, req("/healthz"))[0], 200, "served after")
     check(d.alive(), "daemon died")
 
 
@@ -341,6 +380,7 @@ TESTS = [
     test_slowloris_closed_at_header_deadline,
     test_per_address_limit,
     test_oversize_requests,
+    test_bad_content_length,
     test_daemons_exited_cleanly,
 ]
 

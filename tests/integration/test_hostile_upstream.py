@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
 from harness import (check_clean_exits, Daemons, Runner, check, eq, get,  # noqa: E402
-                     make_tmp, note, timeout, tmp_leftovers)
+                     make_tmp, note, timeout, tmp_leftovers, wait_for)
 
 R = Runner(default_timeout=120)
 D = Daemons()
@@ -93,10 +94,20 @@ HOSTILE = {
     "example.com/dupentry": ("zip", {"body_b64": b64(zip_of(good_files("example.com/dupentry") +
                                                            [("a.go", b"package b\n")],
                                                            "example.com/dupentry"))}, ["multiple entries"]),
+    "example.com/unisymbol": ("zip", {"body_b64": b64(zip_of(good_files("example.com/unisymbol") +
+                                                            [("\u2713.txt", b"x\n")],
+                                                            "example.com/unisymbol"))}, ["file path"]),
+    "example.com/unifold": ("zip", {"body_b64": b64(zip_of(good_files("example.com/unifold") +
+                                                          [("\u00c9.txt", b"a"), ("\u00e9.txt", b"b")],
+                                                          "example.com/unifold"))}, ["collision"]),
     "example.com/bigmod": ("zip", {"body_b64": b64(zip_of([("go.mod", b"module example.com/bigmod\n" +
                                                                       b"\n" * (16 << 20))],
                                                          "example.com/bigmod"))}, ["16 mib"]),
 }
+
+
+UNILETTER_FILES = [("docs/\u6570\u636e.txt", b"data\n"), ("caf\u00e9.go", b"package a\n"),
+                   ("\u0394elta/\u0436.txt", b"x\n")]
 
 
 def setup():
@@ -107,7 +118,7 @@ def setup():
     rules = {}
     for m, (kind, rule, _) in HOSTILE.items():
         rules["^/" + rel(m, kind) + "$"] = rule
-    for m in ("example.com/good", "example.com/gobad"):
+    for m in ("example.com/good", "example.com/gobad", "example.com/uniletter", "example.com/gosymbol"):
         rules["^/" + rel(m, "info") + "$"] = {"body": info(m)}
         rules["^/" + rel(m, "mod") + "$"] = {"body": "module %s\n" % m}
     rules["^/" + rel("example.com/good", "zip") + "$"] = {
@@ -115,6 +126,13 @@ def setup():
     rules["^/" + rel("example.com/gobad", "zip") + "$"] = {
         "body_b64": b64(zip_of(good_files("example.com/gobad") + [("../x.go", b"package x\n")],
                                "example.com/gobad"))}
+    # Unicode letters in file names are fine (module.CheckFilePath), a
+    # symbol is not: go 1.19 unpacks the first and refuses the second.
+    rules["^/" + rel("example.com/uniletter", "zip") + "$"] = {
+        "body_b64": b64(zip_of(good_files("example.com/uniletter") + UNILETTER_FILES, "example.com/uniletter"))}
+    rules["^/" + rel("example.com/gosymbol", "zip") + "$"] = {
+        "body_b64": b64(zip_of(good_files("example.com/gosymbol") + [("\u2713.txt", b"x\n")],
+                               "example.com/gosymbol"))}
     rules["^/" + rel("example.com/elsewhere", "mod") + "$"] = {
         "body": "// served for another path\nmodule example.com/original\n\ngo 1.19\n"}
     C.up.set_rules(rules)
@@ -166,10 +184,39 @@ def test_refused_answer_falls_through_pipe_not_comma():
         eq(r.status, 200, "%s after '|' (body %r)" % (m, r.body[:200]))
         eq(r.body, ("module %s\n" % m).encode(), "%s body" % m)
     d2 = D.start(C.up.url + "," + good.url, extra=["-sumdb", "off"], name="comma")
-    r = get(d2.port, "/" + rel("example.com/gzipmod", "mod"))
-    eq(r.status, 404, "after ',' (body %r)" % r.body[:200])
-    check("content-encoding" in r.text().lower(), "after ',': reason %r" % r.text())
+    # Refused by the fetcher (Content-Encoding) and by the store (validation).
+    for m, word in (("example.com/gzipmod", "content-encoding"), ("example.com/htmlmod", "go.mod")):
+        r = get(d2.port, "/" + rel(m, "mod"))
+        eq(r.status, 404, "%s after ',' (body %r)" % (m, r.body[:200]))
+        check(word in r.text().lower(), "%s after ',': reason %r" % (m, r.text()))
     eq(good.count(), 2, "requests to the second upstream")
+
+
+def upstream_outcomes(port):
+    """{outcome: count} of the one upstream in /metrics."""
+    body = get(port, "/metrics").body.decode()
+    out = {}
+    for line in body.splitlines():
+        m = re.match(r'goproxyd_upstream_requests_total\{upstream="([^"]*)",outcome="(\w+)"\} (\d+)$', line)
+        if m and m.group(1) != "sumdb":
+            out[m.group(2)] = out.get(m.group(2), 0) + int(m.group(3))
+    return out
+
+
+def test_refused_answers_count_as_upstream_errors():
+    """/metrics counts a refused 200 answer (an unasked-for Content-Encoding,
+    a failed validation) as an upstream error, not as ok."""
+    d = D.start(C.up.url, extra=["-sumdb", "off"], name="metrics")
+    eq(upstream_outcomes(d.port).get("error", 0), 0, "errors at start")
+    for i, m in enumerate(["example.com/gzipmod", "example.com/htmlmod"]):
+        eq(get(d.port, "/" + rel(m, "mod")).status, 404, "%s status" % m)
+        got = upstream_outcomes(d.port)
+        eq((got.get("ok", 0), got.get("error", 0)), (0, i + 1), "%s: (ok, error) outcomes" % m)
+    eq(get(d.port, "/" + rel("example.com/good", "mod")).status, 200, "good .mod status")
+    # A stored answer is counted just after the client has it.
+    wait_for(lambda: upstream_outcomes(d.port).get("ok", 0) >= 1, 5)
+    got = upstream_outcomes(d.port)
+    eq((got.get("ok", 0), got.get("error", 0)), (1, 2), "after a good .mod: (ok, error) outcomes")
 
 
 def go_download(module):
@@ -198,6 +245,29 @@ def test_go_command_good_and_bad():
           "gobad zip was cached")
 
 
+@timeout(120)
+def test_go_command_unicode_file_names():
+    """A zip whose file names hold Unicode letters is served and unpacked by
+    the go command; one with a symbol (U+2713) is refused by goproxyd with
+    the go command's own rule, so the go command reports goproxyd's reason."""
+    r = get(C.d.port, "/" + rel("example.com/uniletter", "zip"))
+    eq(r.status, 200, "uniletter zip status (body %r)" % r.body[:200])
+    if shutil.which("go") is None:
+        note("skip go part: no go command")
+        return
+    rc, out = go_download("example.com/uniletter")
+    eq(rc, 0, "go mod download uniletter: %s" % out[-400:])
+    d = json.loads(out)["Dir"]
+    for name, data in UNILETTER_FILES:
+        with open(os.path.join(d, name), "rb") as f:
+            eq(f.read(), data, "unpacked %s" % name)
+    rc, out = go_download("example.com/gosymbol")
+    check(rc != 0, "go mod download gosymbol succeeded: %s" % out[-400:])
+    check("file path" in out, "go mod download gosymbol: goproxyd's reason not shown: %s" % out[-400:])
+    check(not os.path.exists(os.path.join(C.d.cache_dir, rel("example.com/gosymbol", "zip"))),
+          "gosymbol zip was cached")
+
+
 def test_daemons_exited_cleanly():
     D.stop_all()
     check_clean_exits(D.exits)
@@ -206,7 +276,9 @@ def test_daemons_exited_cleanly():
 TESTS = [make_test(m) for m in HOSTILE] + [
     test_other_module_path_is_served,
     test_refused_answer_falls_through_pipe_not_comma,
+    test_refused_answers_count_as_upstream_errors,
     test_go_command_good_and_bad,
+    test_go_command_unicode_file_names,
     test_daemons_exited_cleanly,
 ]
 

@@ -825,7 +825,10 @@ static void test_check_path_major(void **state)
 	}
 }
 
-/* module_test.go checkFilePathTests (ASCII rows) plus zip-slip shapes. */
+/* module_test.go checkFilePathTests plus zip-slip shapes, and the Unicode
+ * rows: fileNameOK allows any rune unicode.IsLetter accepts (letters of
+ * every category L), nothing else beyond ASCII, in strictly valid UTF-8.
+ * go 1.19 itself unpacks "docs/\u6570\u636e.txt" and refuses "\u2713.txt". */
 static const struct path_case file_paths[] = {
 	{ "a.go", true },
 	{ "dir/sub/a.go", true },
@@ -848,7 +851,26 @@ static const struct path_case file_paths[] = {
 	{ "a\nb.go", false },
 	{ "con.go", false },
 	{ "dir/NUL", false },
-	{ "caf\xc3\xa9.go", false },   /* x/mod allows Unicode letters; we refuse all non-ASCII */
+	{ "caf\xc3\xa9.go", true },                  /* e-acute, Ll */
+	{ "docs/\xe6\x95\xb0\xe6\x8d\xae.txt", true },  /* CJK, Lo */
+	{ "\xd0\xb8\xd1\x81/\xce\xa9.go", true },    /* Cyrillic dir, Greek Omega (Lu) */
+	{ "\xc7\x85.go", true },                      /* U+01C5 titlecase, Lt */
+	{ "\xca\xb0.go", true },                      /* U+02B0 modifier letter, Lm */
+	{ "\xd7\x90.go", true },                      /* Hebrew alef, Lo */
+	{ "\xf0\x9d\x90\x80.go", true },              /* U+1D400 bold A, 4 bytes */
+	{ "\xe2\x9c\x93.txt", false },                /* U+2713 check mark, So */
+	{ "e\xcc\x81.go", false },                    /* U+0301 combining acute, Mn */
+	{ "\xd9\xa3.go", false },                      /* U+0663 Arabic-Indic three, Nd */
+	{ "\xe2\x85\xab.go", false },                 /* U+216B roman twelve, Nl */
+	{ "\xc2\xbd.go", false },                      /* U+00BD one half, No */
+	{ "a\xc2\xa0" "b.go", false },                 /* U+00A0 no-break space, Zs */
+	{ "\xef\xbf\xbd.go", false },                 /* U+FFFD itself */
+	{ "\xc0\xaf.go", false },                      /* overlong '/' */
+	{ "\x80.go", false },                          /* lone continuation byte */
+	{ "\xe6\x95.go", false },                      /* truncated sequence */
+	{ "\xed\xa0\x80.go", false },                 /* surrogate U+D800 */
+	{ "\xf4\x90\x80\x80.go", false },             /* past U+10FFFF */
+	{ "caf\xc3", false },                          /* truncated at the end */
 };
 
 static void test_check_file_path(void **state)
@@ -862,6 +884,12 @@ static void test_check_file_path(void **state)
 	}
 	/* A NUL inside the span is an invalid character, not an end. */
 	EXPECT(mp_check_file_path("a\0b", 3) != NULL, "NUL accepted");
+	/* The span ends inside a sequence: truncated, not read past. */
+	EXPECT(mp_check_file_path("caf\xc3\xa9", 4) != NULL, "cut sequence accepted");
+	EXPECT(strstr(mp_check_file_path("\x80", 1), "UTF-8") != NULL, "bad UTF-8 reason");
+	/* Letters stay out of versions and module paths, as before. */
+	EXPECT(mp_check_version_elem("v1.0.0-caf\xc3\xa9") != NULL, "letter in a version");
+	EXPECT(mp_check_path("example.com/caf\xc3\xa9") != NULL, "letter in a module path");
 }
 
 int main(void)
