@@ -386,15 +386,15 @@ def test_fallback_pipe_500():
     check(C.B.count() >= 2, "second upstream stats %s" % C.B.stats())
 
 
-def test_exclude():
-    d = daemon(extra=["-exclude", "example.com/private*"])
+def test_deny():
+    d = daemon(extra=["-deny", "example.com/private*"])
     for path in (p(PRIV, kind="list"), p(PRIV, "v1.0.0", "info"), p(PRIV, "v1.0.0", "mod"),
                  p(PRIV, "v1.0.0", "zip"), p(PRIV, kind="latest")):
-        expect_error(get(d.port, path), (404,), "excluded " + path, "excluded")
-    eq(C.A.count("private"), 0, "upstream requests for an excluded module")
+        expect_error(get(d.port, path), (404,), "denied " + path, "-deny")
+    eq(C.A.count("private"), 0, "upstream requests for a denied module")
     check(not os.path.exists(os.path.join(d.cache_dir, "example.com", "private")),
-          "something stored for the excluded module")
-    expect_ok(get(d.port, p(LIBA, kind="list")), tree(LIBA, kind="list"), "list", "non-excluded module")
+          "something stored for the denied module")
+    expect_ok(get(d.port, p(LIBA, kind="list")), tree(LIBA, kind="list"), "list", "module not denied")
 
 
 @timeout(60)
@@ -800,7 +800,7 @@ TESTS = [
     test_miss_then_hit, test_headers_immutable, test_headers_mutable, test_headers_errors,
     test_escaped_paths, test_major_version, test_range, test_head, test_methods_405,
     test_fallback_comma_404, test_fallback_pipe_404, test_fallback_comma_500_terminal, test_fallback_pipe_500,
-    test_exclude, test_stale_list,
+    test_deny, test_stale_list,
     test_bad_garbage_zip, test_bad_zip_outside_prefix, test_bad_zip_other_version_prefix,
     test_bad_info_other_version, test_bad_info_garbage, test_bad_cut_body, test_bad_wrong_content_length,
     test_bad_status_500, test_bad_status_502_503, test_bad_stall_before_headers, test_bad_stall_mid_body,
