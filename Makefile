@@ -63,6 +63,8 @@ test_store_DEPS   = store workq cache flight validate gomod log modpath route tl
 test_gomod_DEPS   = gomod modpath text
 test_validate_DEPS = validate gomod modpath text
 test_range_DEPS   = range
+test_direct_DEPS  = direct cache workq log metrics validate gomod config proxylist glob units addr \
+                    route modpath tlog note text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

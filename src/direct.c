@@ -591,6 +591,7 @@ int direct_start(const struct config *c)
 	if (!config_uses_direct(c))
 		return 0;
 	cfg = c;
+	stopping = false;
 	go_bin = c->go_bin ? c->go_bin : "go";
 	if ((running = calloc((size_t)c->max_direct, sizeof *running)) == NULL || make_dirs() < 0)
 		return -1;

@@ -385,6 +385,13 @@ static void on_direct(void *arg, struct direct_result *res)
 	}
 	if (res->status == DIRECT_NOTFOUND) {
 		snprintf(j->notfound, sizeof j->notfound, "%s", res->reason);
+		/* The go command's "no" may mean the origin is down: a list or
+		 * query with nothing after it ends as a failure, so that a stale
+		 * copy is served (server.c) instead of a 404. */
+		if (!j->flight->req.immutable && (j->excluded || j->up + 1 == cfg->n_upstreams)) {
+			finish(j, FETCH_FAILED, res->reason);
+			return;
+		}
 		next_upstream(j);
 		return;
 	}

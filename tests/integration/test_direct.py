@@ -150,7 +150,7 @@ def make_repos():
     old = Repo("old.git")   # no go.mod: v2 and up are +incompatible
     old.commit({"old.go": "package old\n"}, tags=["v1.0.0"])
     old.commit({"old.go": "package old\n\nconst X = 2\n"}, tags=["v2.0.0"])
-    for name in ("two.git", "many.git", "slow.git", "hang.git", "grow.git", "secret.git"):
+    for name in ("two.git", "many.git", "slow.git", "hang.git", "grow.git", "secret.git", "gone.git"):
         r = Repo(name)
         path = HOST + "/team/" + name
         r.commit({"go.mod": gomod(path), "x.go": "package x\n"}, tags=["v1.0.0"])
@@ -347,6 +347,26 @@ def test_new_tag_seen_after_cache_expire():
     time.sleep(2.5)
     eq(ok(d, p(m, kind="list")).text().split(), ["v1.0.0", "v1.1.0", "v1.2.0"], "list after -cacheExpire")
     eq(json.loads(ok(d, p(m, kind="latest")).body)["Version"], "v1.2.0", "latest after -cacheExpire")
+
+
+def test_stale_when_origin_unreachable():
+    d = daemon(extra=["-cacheExpire", "1s"])
+    m = HOST + "/team/gone.git"
+    eq(ok(d, p(m, kind="list")).text().split(), ["v1.0.0", "v1.1.0"], "list")
+    eq(json.loads(ok(d, p(m, kind="latest")).body)["Version"], "v1.1.0", "latest")
+    eq(json.loads(ok(d, p(m, "master", "info")).body)["Version"], "v1.1.0", "master query")
+    os.rename(C.gone.bare, C.gone.bare + ".away")
+    try:
+        time.sleep(1.5)
+        for path in (p(m, kind="list"), p(m, kind="latest"), p(m, "master", "info")):
+            n = go_runs(m)
+            r = ok(d, path, "stale " + path)
+            eq(r.h("X-Goproxyd-Cache"), "stale", path + " cache outcome")
+            check(go_runs(m) > n, "%s: the origin was not asked again" % path)
+        r = get(d.port, p(m, "v1.0.0", "zip"), timeout=120)
+        eq(r.status, 404, "an uncached zip with the origin gone")
+    finally:
+        os.rename(C.gone.bare + ".away", C.gone.bare)
 
 
 def go_client_env(name):
@@ -591,6 +611,7 @@ TESTS = [
     test_startup_needs_the_go_command,
     test_tagged_versions, test_major_v2, test_pseudo_version_from_branch, test_incompatible,
     test_nested_module, test_list_latest_and_queries, test_new_tag_seen_after_cache_expire,
+    test_stale_when_origin_unreachable,
     test_go_build_through_goproxyd, test_twenty_requests_one_child,
     test_second_version_does_not_clone_again, test_missing_repository_404_with_reason,
     test_credentials_never_shown, test_hung_origin_cut_at_direct_timeout, test_sigterm_with_child_running,
