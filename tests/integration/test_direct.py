@@ -31,6 +31,7 @@ import io
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
+import fakesumdb  # noqa: E402
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
 from harness import Daemon, Runner, TestFailure, check, eq, get, make_tmp, timeout  # noqa: E402
@@ -150,7 +151,8 @@ def make_repos():
     old = Repo("old.git")   # no go.mod: v2 and up are +incompatible
     old.commit({"old.go": "package old\n"}, tags=["v1.0.0"])
     old.commit({"old.go": "package old\n\nconst X = 2\n"}, tags=["v2.0.0"])
-    for name in ("two.git", "many.git", "slow.git", "hang.git", "grow.git", "secret.git", "gone.git"):
+    for name in ("two.git", "many.git", "slow.git", "hang.git", "grow.git", "secret.git", "gone.git",
+                 "pub.git"):
         r = Repo(name)
         path = HOST + "/team/" + name
         r.commit({"go.mod": gomod(path), "x.go": "package x\n"}, tags=["v1.0.0"])
@@ -579,6 +581,41 @@ def test_proxy_direct_not_private_verified():
     ok(d, p(HOST + "/team/many.git", "v1.0.0", "info"), ".info needs no verification")
 
 
+def go_sums(module, version):
+    """(h1 of the zip, h1 of the go.mod) as the go command computes them,
+    fetched directly in a scratch GOPATH with the test HOME's insteadOf."""
+    base, env = go_client_env("sums-" + version)
+    env.update({"HOME": C.home, "GOPROXY": "direct", "GOPRIVATE": HOST})
+    r = subprocess.run(["go", "mod", "download", "-json", "%s@%s" % (module, version)], cwd=base, env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    check(r.returncode == 0, "go mod download %s@%s: %s" % (module, version, r.stderr.decode()[-300:]))
+    j = json.loads(r.stdout)
+    return j["Sum"], j["GoModSum"]
+
+
+@timeout(240)
+def test_direct_public_module_verified_with_sumdb():
+    """'direct' for a module not -exclude'd: the checksum database is asked
+    before caching; a matching record lets it in, a mismatch keeps it out."""
+    m = HOST + "/team/pub.git"
+    good = go_sums(m, "v1.0.0")
+    db = fakesumdb.FakeSumDB()
+    db.add(m, "v1.0.0", good[0], good[1])
+    db.add(m, "v1.1.0", good[0], good[1])   # v1.1.0's zip differs (its go.mod does not)
+    db.start()
+    R.cleanups.append(db.stop)
+    d = daemon(proxy="direct", extra=["-sumdb", "%s=%s" % (db.vkey, db.url)])
+    ok(d, p(m, "v1.0.0", "mod"), "verified .mod")
+    ok(d, p(m, "v1.0.0", "zip"), "verified .zip")
+    check(db.count("/lookup/") >= 1, "the checksum database was not asked: %s" % db.counts)
+    ok(d, p(m, "v1.1.0", "mod"), "v1.1.0.mod (the same go.mod as v1.0.0: its record matches)")
+    r = get(d.port, p(m, "v1.1.0", "zip"), timeout=120)
+    check(r.status == 404 and "rejected" in r.text(), "v1.1.0.zip with a mismatching record: %d %r"
+          % (r.status, r.text()[:200]))
+    check(not os.path.exists(os.path.join(d.cache_dir, HOST, "team", "pub.git", "@v", "v1.1.0.zip")),
+          "rejected v1.1.0.zip stored")
+
+
 def test_startup_needs_the_go_command():
     d = os.path.join(C.tmp, "nogo")
     os.makedirs(d)
@@ -622,6 +659,7 @@ TESTS = [
     test_credentials_never_shown, test_hung_origin_cut_at_direct_timeout, test_sigterm_with_child_running,
     test_upstream_never_sees_private_paths, test_sumdb_lookup_of_excluded_refused, test_deny_refuses,
     test_proxy_direct_falls_back_on_404_only, test_proxy_direct_not_private_verified,
+    test_direct_public_module_verified_with_sumdb,
     test_cache_walkers_skip_the_go_gopath,
 ]
 
