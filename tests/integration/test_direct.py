@@ -151,6 +151,8 @@ def make_repos():
     old = Repo("old.git")   # no go.mod: v2 and up are +incompatible
     old.commit({"old.go": "package old\n"}, tags=["v1.0.0"])
     old.commit({"old.go": "package old\n\nconst X = 2\n"}, tags=["v2.0.0"])
+    notag = Repo("notag.git")
+    notag.commit({"go.mod": gomod(HOST + "/team/notag.git"), "n.go": "package n\n"})
     for name in ("two.git", "many.git", "slow.git", "hang.git", "grow.git", "secret.git", "gone.git",
                  "pub.git"):
         r = Repo(name)
@@ -337,6 +339,15 @@ def test_list_latest_and_queries():
     eq(json.loads(ok(d, p(LIB, "v1.0", "info")).body)["Version"], "v1.0.0", "v1.0 query")
     eq(json.loads(ok(d, p(LIB, "master", "info")).body)["Version"], "v1.1.0", "master query")
     check(os.path.exists(os.path.join(d.cache_dir, LIB, "@latest")), "@latest not cached")
+
+
+def test_repository_without_tags():
+    d = daemon()
+    m = HOST + "/team/notag.git"
+    eq(ok(d, p(m, kind="list")).text(), "", "list of a repository without tags")
+    v = json.loads(ok(d, p(m, kind="latest")).body)["Version"]
+    check(v.startswith("v0.0.0-") and len(v.split("-")[-1]) == 12, "@latest %r is no pseudo-version" % v)
+    eq(ok(d, p(m, v, "mod")).text(), gomod(m), "pseudo-version .mod")
 
 
 def test_new_tag_seen_after_cache_expire():
@@ -653,7 +664,7 @@ TESTS = [
     test_startup_needs_the_go_command,
     test_tagged_versions, test_major_v2, test_pseudo_version_from_branch, test_incompatible,
     test_nested_module, test_list_latest_and_queries, test_new_tag_seen_after_cache_expire,
-    test_stale_when_origin_unreachable,
+    test_stale_when_origin_unreachable, test_repository_without_tags,
     test_go_build_through_goproxyd, test_twenty_requests_one_child,
     test_second_version_does_not_clone_again, test_missing_repository_404_with_reason,
     test_credentials_never_shown, test_hung_origin_cut_at_direct_timeout, test_sigterm_with_child_running,
