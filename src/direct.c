@@ -1,7 +1,7 @@
 /* direct: see include/direct.h.  direct_submit() and direct_running() from
  * any thread; direct_start() and direct_stop() on the main thread; the
  * children are run and read on the direct pool's threads (workq.h), one
- * child per thread, at most -maxDirect. */
+ * child per thread, at most -maxDirect.  A child inherits fds 0-2 only. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +179,9 @@ static pid_t spawn(char *const argv[], int out_w, int err_w)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out_w, 1);
 	posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+	/* Sockets and files libcurl or libmicrohttpd opened without
+	 * O_CLOEXEC must not outlive a client's connection in a child. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawn_file_actions_addchdir_np(&fa, dir);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -195,6 +196,25 @@ static void test_timeout_kills_the_group(void **state)
 	assert_false(alive(pid));
 }
 
+/* An fd goproxyd has open without O_CLOEXEC is not the child's. */
+static void test_child_inherits_no_fd(void **state)
+{
+	struct config cfg;
+	int fd = open("/dev/null", O_RDONLY);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(dup2(fd, 47), 47);
+	close(fd);
+	config_for(&cfg, 5000);
+	write_go("if [ -e /proc/$$/fd/47 ]; then echo leaked >&2; else echo closed >&2; fi\nexit 1");
+	assert_int_equal(direct_start(&cfg), 0);
+	fetch_list("git.example.com/fd");
+	direct_stop();
+	close(47);
+	assert_string_equal(result.reason, "closed");
+}
+
 static void test_list_answer_copied(void **state)
 {
 	struct config cfg;
@@ -220,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_go_that_does_not_run),
 		cmocka_unit_test(test_error_becomes_one_clean_line),
 		cmocka_unit_test(test_timeout_kills_the_group),
+		cmocka_unit_test(test_child_inherits_no_fd),
 		cmocka_unit_test(test_list_answer_copied),
 	};
 
