@@ -439,6 +439,28 @@ def test_twenty_requests_one_child():
     eq(go_runs(m + "@v1.0.0"), 1, "go commands for 20 concurrent requests")
 
 
+@timeout(240)
+def test_max_direct_bounds_children():
+    d = daemon(extra=["-maxDirect", "1"])
+    m = HOST + "/team/slow.git"
+    paths = [p(m, "v1.1.0", "info"), p(m, "v1.1.0", "mod"), p(m, kind="list")]
+    results = []
+
+    def one(path):
+        results.append(get(d.port, path, timeout=150).status)
+    threads = [threading.Thread(target=one, args=(x,)) for x in paths]
+    for t in threads:
+        t.start()
+    most, seen_waiting = 0, False
+    while any(t.is_alive() for t in threads):
+        most = max(most, metric(d, "goproxyd_direct_running"))
+        seen_waiting = seen_waiting or metric(d, "goproxyd_fetches_inflight") >= 2
+        time.sleep(0.05)
+    eq(sorted(results), [200, 200, 200], "statuses")
+    check(seen_waiting, "the three fetches never overlapped (nothing to prove)")
+    eq(most, 1.0, "go commands running at once with -maxDirect 1")
+
+
 def test_second_version_does_not_clone_again():
     d = daemon()
     m = HOST + "/team/two.git"
@@ -578,6 +600,10 @@ def test_proxy_direct_falls_back_on_404_only():
     eq(r.status, 404, "status after the upstream's 500")
     check("500" in r.text(), "reason %r" % r.text())
     eq(go_runs("two.git"), n, "go commands after a 500 with ','")
+    # '|' falls through after the same 500
+    d2 = daemon(proxy=C.up.url + "|direct")
+    ok(d2, p(HOST + "/team/two.git", "v1.0.0", "info"), "direct after a 500 with '|'")
+    eq(go_runs("two.git@v1.0.0"), n + 1, "go commands after a 500 with '|'")
     C.up.reset()
 
 
@@ -665,7 +691,7 @@ TESTS = [
     test_tagged_versions, test_major_v2, test_pseudo_version_from_branch, test_incompatible,
     test_nested_module, test_list_latest_and_queries, test_new_tag_seen_after_cache_expire,
     test_stale_when_origin_unreachable, test_repository_without_tags,
-    test_go_build_through_goproxyd, test_twenty_requests_one_child,
+    test_go_build_through_goproxyd, test_twenty_requests_one_child, test_max_direct_bounds_children,
     test_second_version_does_not_clone_again, test_missing_repository_404_with_reason,
     test_credentials_never_shown, test_hung_origin_cut_at_direct_timeout, test_sigterm_with_child_running,
     test_upstream_never_sees_private_paths, test_sumdb_lookup_of_excluded_refused, test_deny_refuses,
