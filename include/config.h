@@ -78,5 +78,10 @@ void config_free(struct config *cfg);
 void config_usage(FILE *out);
 /* Does anything need the go command: a "direct" -proxy entry or -exclude? */
 bool config_uses_direct(const struct config *cfg);
+/* -exclude: a private module, fetched from its origin only (fetch.h). */
+bool config_excluded(const struct config *cfg, const char *modpath);
+/* -deny: a refused module, never fetched (server.c answers 404; fetch.c
+ * refuses it too, so every way into the fetch pipeline does). */
+bool config_denied(const struct config *cfg, const char *modpath);
 
 #endif

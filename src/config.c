@@ -665,3 +665,15 @@ config_uses_direct(const struct config *cfg)
 			return true;
 	return cfg->n_exclude > 0;
 }
+
+bool
+config_excluded(const struct config *cfg, const char *modpath)
+{
+	return config_match_patterns(cfg->exclude, cfg->n_exclude, modpath);
+}
+
+bool
+config_denied(const struct config *cfg, const char *modpath)
+{
+	return config_match_patterns(cfg->deny, cfg->n_deny, modpath);
+}

@@ -757,8 +757,12 @@ void fetch_submit(struct flight *f)
 	}
 	j->flight = f;
 	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
-	j->excluded = f->req.kind != REQ_SUMDB &&
-	              config_match_patterns(cfg->exclude, cfg->n_exclude, f->req.path);
+	if (f->req.kind != REQ_SUMDB && config_denied(cfg, f->req.path)) {
+		text_fail(j->notfound, sizeof j->notfound, "%s is refused by this proxy (-deny)", f->req.path);
+		finish(j, FETCH_NOTFOUND, j->notfound);
+		return;
+	}
+	j->excluded = f->req.kind != REQ_SUMDB && config_excluded(cfg, f->req.path);
 	requeue(j, 0);
 }
 

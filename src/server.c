@@ -146,8 +146,7 @@ static enum MHD_Result answer_offline_miss(struct ctx *x)
  * (-exclude), a -noSumPatterns one's, or a refused one's (-deny). */
 static bool private_lookup(const struct request *r)
 {
-	return config_match_patterns(cfg->exclude, cfg->n_exclude, r->path) ||
-	       config_match_patterns(cfg->deny, cfg->n_deny, r->path) ||
+	return config_excluded(cfg, r->path) || config_denied(cfg, r->path) ||
 	       config_match_patterns(cfg->nosum, cfg->n_nosum, r->path);
 }
 
@@ -260,7 +259,7 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 			return respond_error(rp, (unsigned)st, "%s", reason);
 		if (req->sumdb_kind == SUMDB_SUPPORTED)
 			return respond_text(rp, MHD_HTTP_OK, TEXT_PLAIN, NULL, 0, MHD_RESPMEM_PERSISTENT);
-	} else if (config_match_patterns(cfg->deny, cfg->n_deny, req->path))
+	} else if (config_denied(cfg, req->path))
 		return respond_error(rp, MHD_HTTP_NOT_FOUND, "not found: %s is refused by this proxy (-deny)",
 		                     req->path);
 	return answer_file(x);

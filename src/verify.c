@@ -390,7 +390,7 @@ bool verify_wanted(const struct request *r)
 	if (strcmp(r->path, TOOLCHAIN) == 0)
 		return true;   /* the go command insists, whatever GONOSUMDB says */
 	return have_db && !config_match_patterns(cfg->nosum, cfg->n_nosum, r->path) &&
-	       !config_match_patterns(cfg->exclude, cfg->n_exclude, r->path);
+	       !config_excluded(cfg, r->path);
 }
 
 uint64_t verify_rejected(void)
