@@ -207,8 +207,8 @@ static void render_upstreams(struct out *o)
 	       "Upstream transfers, by upstream and outcome.");
 	for (size_t u = 0; u <= MAX_UPSTREAMS; u++) {
 		const char *name = u == MAX_UPSTREAMS ? "sumdb" : u < n ? cfg->upstreams[u].url : NULL;
-		if (name == NULL)
-			continue;
+		if (name == NULL || (u < n && cfg->upstreams[u].direct))
+			continue;   /* direct entries: goproxyd_direct_fetches_total */
 		for (size_t k = 0; k < MU_COUNT; k++)
 			emit(o, "goproxyd_upstream_requests_total{upstream=\"%s\",outcome=\"%s\"} %llu\n",
 			     name, upstream_outcome[k], get(&upstream_requests[u][k]));

@@ -594,6 +594,10 @@ def test_proxy_direct_falls_back_on_404_only():
     ok(d, p(LIB, "v1.0.0", "info"), "direct after the upstream's 404")
     check(C.up.count("team/lib") >= 1, "the upstream was not asked first")
     # the upstream fails: ',' does not fall through
+    m = get(d.port, "/metrics").text()
+    check('upstream="direct"' not in m, "a 'direct' row among the upstream transfers")
+    check('goproxyd_direct_fetches_total{outcome="ok"} 1' in m, "direct fetch not counted: %s"
+          % [x for x in m.splitlines() if "direct" in x])
     C.up.set_rules({"two": {"status": 500}})
     n = go_runs("two.git")
     r = get(d.port, p(HOST + "/team/two.git", "v1.0.0", "info"), timeout=60)
