@@ -606,6 +606,7 @@ def test_proxy_direct_falls_back_on_404_only():
     eq(go_runs("two.git"), n, "go commands after a 500 with ','")
     # '|' falls through after the same 500
     d2 = daemon(proxy=C.up.url + "|direct")
+    n = go_runs("two.git@v1.0.0")
     ok(d2, p(HOST + "/team/two.git", "v1.0.0", "info"), "direct after a 500 with '|'")
     eq(go_runs("two.git@v1.0.0"), n + 1, "go commands after a 500 with '|'")
     C.up.reset()
