@@ -533,12 +533,13 @@ static void take_submitted(void)
 	while (rev) {
 		struct job *j = rev;
 		rev = j->next;
-		if (is_direct(j)) {   /* -maxDirect bounds these, not the transfers */
+		if (!is_direct(j)) {
+			set_entry(j);
+			fetchq_push(&waiting, &j->entry);
+		} else if (fetcher_gone)   /* abort_all(): start no child */
+			finish(j, FETCH_FAILED, "goproxyd is shutting down");
+		else   /* -maxDirect bounds these, not the transfers */
 			direct_submit(&j->flight->req, j->flight->key, on_direct, j);
-			continue;
-		}
-		set_entry(j);
-		fetchq_push(&waiting, &j->entry);
 	}
 }
 

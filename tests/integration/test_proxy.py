@@ -172,10 +172,12 @@ def test_flag_version():
 
 
 def test_flag_proxy_direct():
+    """'direct' is an entry (tests/integration/test_direct.py); it needs the
+    go command, and without one goproxyd exits 1 at start-up."""
     for val in ("direct", C.A.url + ",direct"):
-        rc, out, err = _flagrun(["-proxy", val])
-        eq(rc, 2, "exit status of -proxy %s (stderr %r)" % (val, err))
-        check("direct" in err, "stderr for -proxy %s does not mention direct: %r" % (val, err))
+        rc, out, err = _flagrun(["-proxy", val, "-goBin", "/nonexistent/go"])
+        eq(rc, 1, "exit status of -proxy %s without a go command (stderr %r)" % (val, err))
+        check("go command does not run" in err, "stderr for -proxy %s: %r" % (val, err))
 
 
 def test_flag_bad_value():
