@@ -65,6 +65,8 @@ test_gomod_DEPS   = gomod modpath text unicode
 test_validate_DEPS = validate gomod modpath text unicode
 test_range_DEPS   = range
 test_clients_DEPS = clients log text
+test_direct_DEPS  = direct cache workq log metrics validate gomod config proxylist glob units addr \
+                    route modpath tlog note text unicode
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

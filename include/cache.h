@@ -13,6 +13,8 @@
  *   sumdb/<name>/latest                mutable signed tree head
  *   sumdb/<name>/lookup/<m>@<v>        immutable lookup answer
  *   sumdb/<name>/tile/<H>/<L>/<K>...   immutable tiles
+ *   .goproxyd-direct/                  the go command's GOPATH (direct.h),
+ *                                      never served, counted or evicted
  *
  * Freshness of a mutable file is its mtime plus -cacheExpire: there is no
  * side database.  Every file is published atomically: written to a temp
@@ -42,6 +44,10 @@
 
 #define CACHE_KEY_MAX 1024
 #define CACHE_TMP_PREFIX ".goproxyd-tmp-"
+/* The go command's own GOPATH for direct fetches (direct.h): a top-level
+ * directory no module path can name (no element starts with '.'), which
+ * the start-up sweep and the collector do not enter. */
+#define CACHE_DIRECT_DIR ".goproxyd-direct"
 
 struct cache_entry {
 	int ce_fd;               /* read-only, owned by the caller */

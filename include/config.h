@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "glob.h"         /* matches the -exclude and -noSumPatterns lists */
+#include "glob.h"         /* matches the -exclude, -deny and -noSumPatterns lists */
 #include "proxylist.h"    /* struct upstream, struct sumdb_conf */
 
 #define GOPROXYD_VERSION "0.1.0"
@@ -34,8 +34,13 @@ struct config {
 	struct upstream *upstreams;
 	size_t n_upstreams;
 	bool offline;            /* -proxy off: cache only, nothing fetched */
-	char **exclude;          /* GOPRIVATE-style globs */
+	char **exclude;          /* -exclude: private, fetched from origin only */
 	size_t n_exclude;
+	char **deny;             /* -deny: refused with 404 */
+	size_t n_deny;
+	char *go_bin;            /* -goBin: the go command for direct fetches */
+	int64_t direct_timeout_ms;   /* -directTimeout: a go command's time limit */
+	int max_direct;              /* -maxDirect: go commands at once */
 	struct sumdb_conf *sumdbs;   /* -sumdb; none when "off" */
 	size_t n_sumdbs;
 	char **nosum;                /* -noSumPatterns: never looked up or verified */
@@ -71,5 +76,12 @@ int config_parse_args(struct config *cfg, int argc, char **argv,
                       FILE *out, FILE *err);
 void config_free(struct config *cfg);
 void config_usage(FILE *out);
+/* Does anything need the go command: a "direct" -proxy entry or -exclude? */
+bool config_uses_direct(const struct config *cfg);
+/* -exclude: a private module, fetched from its origin only (fetch.h). */
+bool config_excluded(const struct config *cfg, const char *modpath);
+/* -deny: a refused module, never fetched (server.c answers 404; fetch.c
+ * refuses it too, so every way into the fetch pipeline does). */
+bool config_denied(const struct config *cfg, const char *modpath);
 
 #endif

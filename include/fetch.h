@@ -10,6 +10,9 @@
  * next is fetchq.h's decision: a stalled upstream or module can hold only
  * its share of the transfers.  A checksum-database request is sent once
  * its database's URL is decided (sumdburl.h, on the locator thread).
+ * A "direct" entry of -proxy, and every -exclude module (which never
+ * reaches an upstream), is fetched by the go command instead (direct.h)
+ * and stored the same way; a -deny module is refused, never fetched.
  *
  * Contract: fetch_submit() never blocks on the network; every submitted
  * flight is finished exactly once (with FETCH_FAILED if the daemon stops

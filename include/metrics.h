@@ -23,6 +23,7 @@ enum metric_endpoint {
 };
 enum metric_cache { MC_HIT, MC_MISS, MC_STALE, MC_COUNT };
 enum metric_upstream { MU_OK, MU_NOTFOUND, MU_ERROR, MU_COUNT };
+enum metric_direct { MD_OK, MD_NOTFOUND, MD_ERROR, MD_TIMEOUT, MD_COUNT };
 
 int metrics_init(const struct config *cfg);
 /* The endpoint label of a routed request; ME_OTHER is for the rest. */
@@ -32,6 +33,8 @@ void metrics_request(enum metric_endpoint e, unsigned status, uint64_t bytes, in
 void metrics_cache(enum metric_cache c);
 /* upstream: index into -proxy, or -1 for a checksum database. */
 void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int64_t usec);
+/* A go command run for a direct fetch ended, after usec. */
+void metrics_direct(enum metric_direct o, int64_t usec);
 /* A gauge or counter whose value read() returns when /metrics is
  * rendered; name, type ("gauge", "counter") and help are static strings.
  * Register at start-up only, before the serving threads run. */

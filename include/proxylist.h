@@ -18,7 +18,8 @@
 #include <stddef.h>
 
 struct upstream {
-	char *url;               /* absolute http(s) base URL, no trailing '/' */
+	char *url;               /* absolute http(s) base URL, no trailing '/'; "direct" */
+	bool direct;             /* the entry "direct": the origin, through the go command */
 	bool fallback_on_error;  /* the separator after this entry was '|' */
 };
 
@@ -35,8 +36,8 @@ struct sumdb_conf {
 
 /* GOPROXY grammar.  On success returns NULL and sets *ups, *n (owned by the
  * caller; free with config_free_upstreams) and *offline; "off" ends the list
- * and, when it is the first entry, means offline; "direct" is refused with a
- * reason; entries without a scheme get "https://" as the go command does. */
+ * and, when it is the first entry, means offline; "direct" is an entry of
+ * its own (url "direct", direct set) and may appear anywhere; entries without a scheme get "https://" as the go command does. */
 const char *config_parse_proxy(const char *list, struct upstream **ups,
                                size_t *n, bool *offline);
 void config_free_upstreams(struct upstream *ups, size_t n);

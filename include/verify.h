@@ -40,7 +40,7 @@ int verify_start(void);
 void verify_stop(int64_t deadline_ms);
 
 /* Must r's answer be verified before it is cached?  .mod and .zip, unless
- * -noSumPatterns matches or no database is proxied; golang.org/toolchain
+ * -noSumPatterns or -exclude matches or no database is proxied; golang.org/toolchain
  * always. */
 bool verify_wanted(const struct request *r);
 

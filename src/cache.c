@@ -133,6 +133,8 @@ static int sweep_one(const char *fpath, const struct stat *st, int type, struct 
 {
 	const char *base = fpath + ftw->base;
 
+	if (type == FTW_D && ftw->level == 1 && strcmp(base, CACHE_DIRECT_DIR) == 0)
+		return FTW_SKIP_SUBTREE;   /* the go command's, not cache files */
 	if (type != FTW_F)
 		return 0;
 	if (strncmp(base, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) != 0) {
@@ -167,7 +169,7 @@ int cache_init(const char *dir, bool create)
 	root_fd = open(root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return -errno;
-	if (nftw(root_path, sweep_one, 32, FTW_PHYS) < 0)
+	if (nftw(root_path, sweep_one, 32, FTW_PHYS | FTW_ACTIONRETVAL) < 0)
 		log_warn("temp-file sweep of %s: %s", root_path, strerror(errno));
 	return 0;
 }

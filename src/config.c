@@ -3,7 +3,7 @@
  * the flag table, Go's flag syntax, the usage text, the one-line error
  * messages, and the setters that store each value in struct config.  The
  * value grammars are pure leaves this file includes: addr.c (-listen),
- * proxylist.c (-proxy, -sumdb), glob.c (-exclude, -noSumPatterns) and
+ * proxylist.c (-proxy, -sumdb), glob.c (-exclude, -deny, -noSumPatterns) and
  * units.c (durations, -cacheMaxSize); -pathPrefix is checked here.
  *
  * Every string a struct config points to is heap-allocated and owned by
@@ -262,6 +262,12 @@ set_exclude(struct config *cfg, const char *v)
 }
 
 static const char *
+set_deny(struct config *cfg, const char *v)
+{
+	return parse_globs(v, &cfg->deny, &cfg->n_deny);
+}
+
+static const char *
 set_nosum(struct config *cfg, const char *v)
 {
 	return parse_globs(v, &cfg->nosum, &cfg->n_nosum);
@@ -297,8 +303,18 @@ static const struct flag flags[] = {
 	  "serve everything under this URL path, e.g. /go (clients then use\n    \t"
 	  "GOPROXY=http://host:port/go)" },
 	{ "exclude", F_FUNC, 0, 0, 0, set_exclude, "patterns", "",
-	  "comma-separated GOPRIVATE-style globs of modules never fetched "
-	  "or served" },
+	  "comma-separated GOPRIVATE-style globs of private modules: fetched\n    \t"
+	  "from their origin with the go command, never from -proxy, never\n    \t"
+	  "looked up in a checksum database" },
+	{ "deny", F_FUNC, 0, 0, 0, set_deny, "patterns", "",
+	  "comma-separated GOPRIVATE-style globs of modules refused with 404" },
+	{ "goBin", F_PATH, OFF(go_bin), 0, 0, NULL, "path", "go",
+	  "the go command run for 'direct' and -exclude fetches (looked up in PATH)" },
+	{ "directTimeout", F_DURATION, OFF(direct_timeout_ms), 1,
+	  DURATION_MAX_MS, NULL, "duration", "10m",
+	  "kill a go command fetching from an origin after this long" },
+	{ "maxDirect", F_INT, OFF(max_direct), 1, 256, NULL, "n", "4",
+	  "go commands fetching from origins at once (others queue)" },
 	{ "sumdb", F_FUNC, 0, 0, 0, set_sumdb, "list", "sum.golang.org",
 	  "checksum databases to proxy: NAME, KEY (name+hash+base64),\n    \t"
 	  "either optionally =URL (else via the first -proxy that supports it,\n    \t"
@@ -498,6 +514,8 @@ config_free(struct config *cfg)
 	free(cfg->path_prefix);
 	config_free_upstreams(cfg->upstreams, cfg->n_upstreams);
 	free_strings(cfg->exclude, cfg->n_exclude);
+	free_strings(cfg->deny, cfg->n_deny);
+	free(cfg->go_bin);
 	free_strings(cfg->nosum, cfg->n_nosum);
 	free(cfg->access_log);
 	free(cfg->tls_cert);
@@ -635,4 +653,27 @@ done:
 	if (rc != CONFIG_RUN)
 		config_free(cfg);
 	return rc;
+}
+
+bool
+config_uses_direct(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_upstreams; i++)
+		if (cfg->upstreams[i].direct)
+			return true;
+	return cfg->n_exclude > 0;
+}
+
+bool
+config_excluded(const struct config *cfg, const char *modpath)
+{
+	return config_match_patterns(cfg->exclude, cfg->n_exclude, modpath);
+}
+
+bool
+config_denied(const struct config *cfg, const char *modpath)
+{
+	return config_match_patterns(cfg->deny, cfg->n_deny, modpath);
 }

@@ -1,7 +1,7 @@
 /* fetch: see include/fetch.h.  fetch_submit() and fetch_reachable() from
- * any thread; everything else on the fetcher thread, except on_stored()
- * and on_located(), which run on the store or locator thread and only
- * touch the job they are handed. */
+ * any thread; everything else on the fetcher thread, except on_stored(),
+ * on_located() and on_direct(), which run on the store, locator or direct
+ * thread and only touch the job they are handed. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "direct.h"
 #include "fetch.h"
 #include "fetchq.h"
 #include "httpget.h"
@@ -37,6 +38,7 @@ struct job {
 	int tries;                  /* attempts made on this upstream */
 	int64_t not_before;         /* monotonic ms: retry backoff */
 	bool counted;               /* popped from the queue, not yet done */
+	bool excluded;              /* -exclude: the origin only, never an upstream */
 	CURL *easy;
 	struct cache_tmp tmp;
 	uint64_t limit, received;
@@ -315,7 +317,7 @@ static void requeue(struct job *j, int64_t delay_ms)
  * most serious one seen, as the go command ranks them. */
 static void next_upstream(struct job *j)
 {
-	if (j->up + 1 < cfg->n_upstreams) {
+	if (!j->excluded && j->up + 1 < cfg->n_upstreams) {
 		j->up++;
 		j->tries = 0;
 		requeue(j, 0);
@@ -334,7 +336,7 @@ static void on_error(struct job *j, bool transient)
 		requeue(j, backoff + rand() % (backoff / 2 + 1));
 		return;
 	}
-	if (cfg->upstreams[j->up].fallback_on_error)
+	if (!j->excluded && cfg->upstreams[j->up].fallback_on_error)
 		next_upstream(j);
 	else
 		finish(j, FETCH_FAILED, j->error);
@@ -389,6 +391,34 @@ static void on_stored(void *arg, enum store_outcome o, const char *reason)
 		return;
 	}
 	set_error(j, "%s", reason);
+	on_error(j, false);
+}
+
+/* A direct fetch's answer, on a direct thread (direct.h): like an
+ * upstream's, a file goes to the store, a "no" to the next entry. */
+static void on_direct(void *arg, struct direct_result *res)
+{
+	struct job *j = arg;
+	char origin[MP_PATH_MAX + 32];
+
+	if (res->status == DIRECT_OK) {
+		snprintf(origin, sizeof origin, "direct %s", j->flight->req.path);
+		store_submit(j->flight, &res->tmp, res->size, origin, on_stored, j);
+		return;
+	}
+	if (res->status == DIRECT_NOTFOUND) {
+		snprintf(j->notfound, sizeof j->notfound, "%s", res->reason);
+		/* The go command's "no" may mean the origin is down: a list or
+		 * query with nothing after it ends as a failure, so that a stale
+		 * copy is served (server.c) instead of a 404. */
+		if (!j->flight->req.immutable && (j->excluded || j->up + 1 == cfg->n_upstreams)) {
+			finish(j, FETCH_FAILED, res->reason);
+			return;
+		}
+		next_upstream(j);
+		return;
+	}
+	set_error(j, "%s", res->reason);
 	on_error(j, false);
 }
 
@@ -487,7 +517,16 @@ static void set_entry(struct job *j)
 	j->entry.not_before = j->not_before;
 }
 
-/* Moves submitted jobs to the queue, in the order they were submitted. */
+/* Is j's next attempt one of the go command's, from the origin? */
+static bool is_direct(const struct job *j)
+{
+	if (j->flight->req.kind == REQ_SUMDB)
+		return false;
+	return j->excluded || cfg->upstreams[j->up].direct;
+}
+
+/* Moves submitted jobs to the queue, in the order they were submitted
+ * (direct ones to the direct pool). */
 static void take_submitted(void)
 {
 	struct job *list, *rev = NULL;
@@ -502,9 +541,16 @@ static void take_submitted(void)
 		j->next = rev;
 		rev = j;
 	}
-	for (; rev; rev = rev->next) {
-		set_entry(rev);
-		fetchq_push(&waiting, &rev->entry);
+	while (rev) {
+		struct job *j = rev;
+		rev = j->next;
+		if (!is_direct(j)) {
+			set_entry(j);
+			fetchq_push(&waiting, &j->entry);
+		} else if (fetcher_gone)   /* abort_all(): start no child */
+			finish(j, FETCH_FAILED, "goproxyd is shutting down");
+		else   /* -maxDirect bounds these, not the transfers */
+			direct_submit(&j->flight->req, j->flight->key, on_direct, j);
 	}
 }
 
@@ -573,11 +619,14 @@ static void open_tmps(void)
 static void maybe_probe(void)
 {
 	int64_t now = monotonic_ms();
+	size_t u = 0;
 
-	if (atomic_load(&reachable) || probe || cfg->n_upstreams == 0 || now - last_probe_ms < 5000)
+	while (u < cfg->n_upstreams && cfg->upstreams[u].direct)
+		u++;
+	if (atomic_load(&reachable) || probe || u == cfg->n_upstreams || now - last_probe_ms < 5000)
 		return;
 	last_probe_ms = now;
-	if ((probe = http_easy(cfg->upstreams[0].url)) == NULL)
+	if ((probe = http_easy(cfg->upstreams[u].url)) == NULL)
 		return;
 	curl_easy_setopt(probe, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(probe, CURLOPT_TIMEOUT_MS, (long)cfg->stall_timeout_ms);
@@ -720,6 +769,12 @@ void fetch_submit(struct flight *f)
 	}
 	j->flight = f;
 	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
+	if (f->req.kind != REQ_SUMDB && config_denied(cfg, f->req.path)) {
+		text_fail(j->notfound, sizeof j->notfound, "%s is refused by this proxy (-deny)", f->req.path);
+		finish(j, FETCH_NOTFOUND, j->notfound);
+		return;
+	}
+	j->excluded = f->req.kind != REQ_SUMDB && config_excluded(cfg, f->req.path);
 	requeue(j, 0);
 }
 

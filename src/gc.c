@@ -127,6 +127,8 @@ static int visit(const char *fpath, const struct stat *st, int type, struct FTW 
 {
 	const char *base = fpath + ftw->base, *rel = fpath + scanning->dirlen + 1;
 
+	if (type == FTW_D && ftw->level == 1 && strcmp(base, CACHE_DIRECT_DIR) == 0)
+		return FTW_SKIP_SUBTREE;   /* the go command's GOPATH: never evicted */
 	if (type != FTW_F)
 		return 0;
 	if (strncmp(base, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) == 0) {
@@ -140,7 +142,7 @@ static int visit(const char *fpath, const struct stat *st, int type, struct FTW 
 	if (strcmp(base, "goproxyd-verified-tree") == 0)
 		return 0;
 	if ((scanning->err = add_file(scanning, rel, st)) < 0)
-		return 1;
+		return FTW_STOP;
 	return 0;
 }
 
@@ -205,7 +207,7 @@ int gc_run(const char *dir, uint64_t max_bytes, struct gc_result *res)
 	memset(res, 0, sizeof *res);
 	pthread_mutex_lock(&run_lock);
 	scanning = &sc;
-	if (nftw(dir, visit, 32, FTW_PHYS) < 0)
+	if (nftw(dir, visit, 32, FTW_PHYS | FTW_ACTIONRETVAL) < 0)
 		r = -errno;
 	if (sc.err < 0)
 		r = sc.err;

@@ -5,7 +5,8 @@
  * Files depend on each other one way, from here down to the leaves:
  *
  *   main -> server -> fetch -> store -> verify -> sumdburl -> httpget
- *            |             \-> fetchq   \-> dirhash, note, tlog
+ *            |             |-> fetchq   \-> dirhash, note, tlog
+ *            |             \-> direct (the go command, for origins)
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
  *   metrics, log, workq, clock: leaves that every layer may use.
@@ -13,9 +14,10 @@
  * Start-up order (start()) is the dependency order, bottom up; each init
  * takes the config it needs and keeps it: the cache, httpget (libcurl),
  * the checksum databases' locations and keys, the access log, metrics and
- * their readers, the disk-cap collector, the locator, verifier and store
- * pools, the fetcher, and last the serving threads.  Shutdown first ends
- * every fetch (the fetcher, then the verifier, store and locator pools,
+ * their readers, the disk-cap collector, the go command's check and the
+ * direct pool, the locator, verifier and store pools, the fetcher, and
+ * last the serving threads.  Shutdown first ends every fetch (the fetcher,
+ * the direct pool, whose children are killed, then the verifier, store and locator pools,
  * each of which may still hand work to the next), so that every suspended
  * request is woken, and only then stops the serving threads.
  */
@@ -38,6 +40,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "config.h"
+#include "direct.h"
 #include "fetch.h"
 #include "flight.h"
 #include "gc.h"
@@ -214,6 +217,7 @@ static void shutdown_gracefully(const struct config *cfg)
 	while ((server_inflight() > 0 || flight_count() > 0) && monotonic_ms() < deadline)
 		usleep(20 * 1000);
 	fetch_stop(deadline);
+	direct_stop();
 	verify_stop(deadline);
 	store_stop();
 	sumdb_locate_stop();
@@ -268,6 +272,8 @@ static const struct {
 	  read_evicted_bytes },
 	{ "goproxyd_verify_rejected_total", "counter",
 	  "Fetched files rejected by checksum-database verification.", verify_rejected },
+	{ "goproxyd_direct_running", "gauge",
+	  "Go commands running to fetch from origin repositories.", direct_running },
 	{ "goproxyd_access_log_dropped_total", "counter",
 	  "Access-log lines dropped because the writer fell behind.", accesslog_dropped },
 };
@@ -321,7 +327,7 @@ static int start(const struct config *cfg)
 		log_error("-accessLog %s: %s", cfg->access_log, strerror(-r));
 		return 1;
 	}
-	if (start_metrics(cfg) < 0 || gc_start(cfg) < 0)
+	if (start_metrics(cfg) < 0 || gc_start(cfg) < 0 || direct_start(cfg) < 0)
 		return 1;
 	if ((fd = open_listener(cfg, &shared)) < 0)
 		return 1;
@@ -341,6 +347,7 @@ static int start(const struct config *cfg)
 static void stop_services(void)
 {
 	fetch_stop(0);
+	direct_stop();
 	verify_stop(0);
 	store_stop();
 	sumdb_locate_stop();

@@ -15,6 +15,7 @@ static const unsigned status_code[] = { 200, 206, 304, 400, 401, 404, 405, 416, 
 #define N_STATUS (sizeof status_code / sizeof status_code[0] + 1)   /* + "other" */
 static const char *const cache_name[MC_COUNT] = { "hit", "miss", "stale" };
 static const char *const upstream_outcome[MU_COUNT] = { "ok", "notfound", "error" };
+static const char *const direct_outcome[MD_COUNT] = { "ok", "notfound", "error", "timeout" };
 
 /* Seconds; the last bucket is +Inf. */
 static const double bucket_le[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
@@ -34,7 +35,8 @@ static atomic_ullong bytes_served;
 static atomic_ullong cache_outcomes[MC_COUNT];
 static atomic_ullong upstream_requests[MAX_UPSTREAMS + 1][MU_COUNT];   /* last row: sumdb */
 static atomic_ullong bytes_fetched;
-static struct histogram request_seconds, upstream_seconds;
+static atomic_ullong direct_fetches[MD_COUNT];
+static struct histogram request_seconds, upstream_seconds, direct_seconds;
 
 /* Values other files own, read when /metrics is rendered. */
 #define MAX_READERS 32
@@ -109,6 +111,12 @@ void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int6
 	atomic_fetch_add_explicit(&upstream_requests[row][o], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&bytes_fetched, bytes, memory_order_relaxed);
 	observe(&upstream_seconds, usec);
+}
+
+void metrics_direct(enum metric_direct o, int64_t usec)
+{
+	atomic_fetch_add_explicit(&direct_fetches[o], 1, memory_order_relaxed);
+	observe(&direct_seconds, usec);
 }
 
 /* --- rendering ------------------------------------------------------------- */
@@ -199,8 +207,8 @@ static void render_upstreams(struct out *o)
 	       "Upstream transfers, by upstream and outcome.");
 	for (size_t u = 0; u <= MAX_UPSTREAMS; u++) {
 		const char *name = u == MAX_UPSTREAMS ? "sumdb" : u < n ? cfg->upstreams[u].url : NULL;
-		if (name == NULL)
-			continue;
+		if (name == NULL || (u < n && cfg->upstreams[u].direct))
+			continue;   /* direct entries: goproxyd_direct_fetches_total */
 		for (size_t k = 0; k < MU_COUNT; k++)
 			emit(o, "goproxyd_upstream_requests_total{upstream=\"%s\",outcome=\"%s\"} %llu\n",
 			     name, upstream_outcome[k], get(&upstream_requests[u][k]));
@@ -220,6 +228,11 @@ char *metrics_render(size_t *len)
 		emit(&o, "goproxyd_cache_requests_total{outcome=\"%s\"} %llu\n", cache_name[c],
 		     get(&cache_outcomes[c]));
 	render_upstreams(&o);
+	header(&o, "goproxyd_direct_fetches_total", "counter",
+	       "Go commands run to fetch from an origin repository, by outcome.");
+	for (size_t k = 0; k < MD_COUNT; k++)
+		emit(&o, "goproxyd_direct_fetches_total{outcome=\"%s\"} %llu\n", direct_outcome[k],
+		     get(&direct_fetches[k]));
 	header(&o, "goproxyd_bytes_served_total", "counter", "Response body bytes queued to clients.");
 	emit(&o, "goproxyd_bytes_served_total %llu\n", get(&bytes_served));
 	header(&o, "goproxyd_bytes_fetched_total", "counter", "Body bytes received from upstreams.");
@@ -232,6 +245,8 @@ char *metrics_render(size_t *len)
 	                 &request_seconds);
 	render_histogram(&o, "goproxyd_upstream_duration_seconds", "Duration of upstream transfers.",
 	                 &upstream_seconds);
+	render_histogram(&o, "goproxyd_direct_duration_seconds",
+	                 "Duration of go commands fetching from origin repositories.", &direct_seconds);
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

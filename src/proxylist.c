@@ -1,6 +1,7 @@
 /*
  * proxylist.c: the upstream grammars: GOPROXY lists (-proxy), as the go
- * command reads them, with goproxyd's refusals ("direct", credentials in
+ * command reads them ("direct" included: a fetch from the origin
+ * repository, see direct.h), with goproxyd's refusals (credentials in
  * URLs, file://), and -sumdb's checksum-database entries.
  *
  * Contract: see include/proxylist.h.  Pure functions, no global state: any
@@ -90,10 +91,6 @@ check_authority(const char *a, size_t n)
 static const char *
 entry_keyword(const char *s, size_t n)
 {
-	if (n == 6 && memcmp(s, "direct", 6) == 0)
-		return "direct is not supported: goproxyd fetches from module "
-		    "proxies, not from version control; list proxies only "
-		    "(clients may add ,direct themselves)";
 	if (n == 7 && memcmp(s, "noproxy", 7) == 0)
 		return "noproxy is not supported: it is the go command's "
 		    "internal marker for GONOPROXY, not a proxy";
@@ -206,13 +203,16 @@ config_parse_proxy(const char *list, struct upstream **ups, size_t *n,
 			off = nv == 0;
 			break;
 		}
-		if ((why = entry_url(s, (size_t)(e - s), &url)) != NULL) {
+		if (span_is(s, e, "direct"))
+			url = xstrdup("direct");
+		else if ((why = entry_url(s, (size_t)(e - s), &url)) != NULL) {
 			config_free_upstreams(v, nv);
 			return why;
 		}
 		v = xreallocarray(v, nv + 1, sizeof(*v));
 		v[nv].url = url;
 		v[nv].fallback_on_error = fallback;
+		v[nv].direct = span_is(s, e, "direct");
 		nv++;
 	}
 	if (nv == 0 && !off)
@@ -262,7 +262,7 @@ parse_sumdb_entry(const char *s, const char *e, struct sumdb_conf *db)
 	free(url);
 	if (why != NULL)
 		return why;
-	if (n != 1) {
+	if (n != 1 || ups[0].direct) {
 		config_free_upstreams(ups, n);
 		return "a checksum database needs one http(s) URL";
 	}

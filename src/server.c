@@ -142,10 +142,12 @@ static enum MHD_Result answer_offline_miss(struct ctx *x)
 	                                               : "goproxyd runs with -proxy off");
 }
 
-static bool private_module(const struct request *r)
+/* A lookup that must not reach a checksum database: a private module's
+ * (-exclude), a -noSumPatterns one's, or a refused one's (-deny). */
+static bool private_lookup(const struct request *r)
 {
-	return config_match_patterns(cfg->exclude, cfg->n_exclude, r->path) ||
-	       (r->kind == REQ_SUMDB && config_match_patterns(cfg->nosum, cfg->n_nosum, r->path));
+	return config_excluded(cfg, r->path) || config_denied(cfg, r->path) ||
+	       config_match_patterns(cfg->nosum, cfg->n_nosum, r->path);
 }
 
 /* Binds a checksum-database request to a configured database (the root
@@ -165,8 +167,8 @@ static unsigned resolve_sumdb(struct request *r, const char **reason)
 		return MHD_HTTP_NOT_FOUND;
 	}
 	r->sumdb_db = (unsigned)i;
-	if (r->sumdb_kind == SUMDB_LOOKUP && private_module(r)) {
-		*reason = "not found: lookups of private modules are not forwarded (-exclude, -noSumPatterns)";
+	if (r->sumdb_kind == SUMDB_LOOKUP && private_lookup(r)) {
+		*reason = "not found: lookups of private modules are not forwarded (-exclude, -deny, -noSumPatterns)";
 		return MHD_HTTP_NOT_FOUND;
 	}
 	return 0;
@@ -257,9 +259,8 @@ static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const ch
 			return respond_error(rp, (unsigned)st, "%s", reason);
 		if (req->sumdb_kind == SUMDB_SUPPORTED)
 			return respond_text(rp, MHD_HTTP_OK, TEXT_PLAIN, NULL, 0, MHD_RESPMEM_PERSISTENT);
-	} else if (private_module(req))
-		return respond_error(rp, MHD_HTTP_NOT_FOUND,
-		                     "not found: %s is excluded by this proxy (-exclude); fetch it directly",
+	} else if (config_denied(cfg, req->path))
+		return respond_error(rp, MHD_HTTP_NOT_FOUND, "not found: %s is refused by this proxy (-deny)",
 		                     req->path);
 	return answer_file(x);
 }

@@ -82,8 +82,12 @@ static const char *decide(const struct sumdb_conf *db, char *reason, size_t n)
 {
 	for (size_t i = 0; i < cfg->n_upstreams; i++) {
 		const struct upstream *up = &cfg->upstreams[i];
-		long status = ask_supported(up->url, db->name, reason, n);
+		long status;
 		char *url;
+
+		if (up->direct)
+			break;   /* as the go command: "direct" means the database itself */
+		status = ask_supported(up->url, db->name, reason, n);
 
 		if (cancelled()) {
 			snprintf(reason, n, "goproxyd is shutting down");

@@ -389,7 +389,8 @@ bool verify_wanted(const struct request *r)
 		return false;
 	if (strcmp(r->path, TOOLCHAIN) == 0)
 		return true;   /* the go command insists, whatever GONOSUMDB says */
-	return have_db && !config_match_patterns(cfg->nosum, cfg->n_nosum, r->path);
+	return have_db && !config_match_patterns(cfg->nosum, cfg->n_nosum, r->path) &&
+	       !config_excluded(cfg, r->path);
 }
 
 uint64_t verify_rejected(void)

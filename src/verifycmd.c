@@ -178,7 +178,8 @@ static int visit(const char *fpath, const struct stat *st, int type, struct FTW 
 	int fd, res;
 
 	(void)st;
-	(void)ftw;
+	if (type == FTW_D && ftw->level == 1 && strcmp(fpath + ftw->base, CACHE_DIRECT_DIR) == 0)
+		return FTW_SKIP_SUBTREE;   /* the go command's GOPATH (direct.h): not the cache's */
 	if (type != FTW_F || !parse_entry(fpath + strlen(run.dir) + 1, &r))
 		return 0;
 	if (!run.use_gosum && !verify_wanted(&r)) {
@@ -242,7 +243,7 @@ int verifycmd_main(int argc, char **argv)
 	}
 	run.dir = cache_root();
 	/* Two verifications of one database never race: this is one thread. */
-	if (nftw(run.dir, visit, 32, FTW_PHYS) < 0)
+	if (nftw(run.dir, visit, 32, FTW_PHYS | FTW_ACTIONRETVAL) < 0)
 		fprintf(stderr, "goproxyd verify: walking %s: %s\n", run.dir, strerror(errno));
 	printf("verified %u, failed %u, skipped %u\n", run.verified, run.failed, run.skipped);
 	sumdb_url_free();

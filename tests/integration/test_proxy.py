@@ -172,10 +172,12 @@ def test_flag_version():
 
 
 def test_flag_proxy_direct():
+    """'direct' is an entry (tests/integration/test_direct.py); it needs the
+    go command, and without one goproxyd exits 1 at start-up."""
     for val in ("direct", C.A.url + ",direct"):
-        rc, out, err = _flagrun(["-proxy", val])
-        eq(rc, 2, "exit status of -proxy %s (stderr %r)" % (val, err))
-        check("direct" in err, "stderr for -proxy %s does not mention direct: %r" % (val, err))
+        rc, out, err = _flagrun(["-proxy", val, "-goBin", "/nonexistent/go"])
+        eq(rc, 1, "exit status of -proxy %s without a go command (stderr %r)" % (val, err))
+        check("go command does not run" in err, "stderr for -proxy %s: %r" % (val, err))
 
 
 def test_flag_bad_value():
@@ -386,15 +388,15 @@ def test_fallback_pipe_500():
     check(C.B.count() >= 2, "second upstream stats %s" % C.B.stats())
 
 
-def test_exclude():
-    d = daemon(extra=["-exclude", "example.com/private*"])
+def test_deny():
+    d = daemon(extra=["-deny", "example.com/private*"])
     for path in (p(PRIV, kind="list"), p(PRIV, "v1.0.0", "info"), p(PRIV, "v1.0.0", "mod"),
                  p(PRIV, "v1.0.0", "zip"), p(PRIV, kind="latest")):
-        expect_error(get(d.port, path), (404,), "excluded " + path, "excluded")
-    eq(C.A.count("private"), 0, "upstream requests for an excluded module")
+        expect_error(get(d.port, path), (404,), "denied " + path, "-deny")
+    eq(C.A.count("private"), 0, "upstream requests for a denied module")
     check(not os.path.exists(os.path.join(d.cache_dir, "example.com", "private")),
-          "something stored for the excluded module")
-    expect_ok(get(d.port, p(LIBA, kind="list")), tree(LIBA, kind="list"), "list", "non-excluded module")
+          "something stored for the denied module")
+    expect_ok(get(d.port, p(LIBA, kind="list")), tree(LIBA, kind="list"), "list", "module not denied")
 
 
 @timeout(60)
@@ -800,7 +802,7 @@ TESTS = [
     test_miss_then_hit, test_headers_immutable, test_headers_mutable, test_headers_errors,
     test_escaped_paths, test_major_version, test_range, test_head, test_methods_405,
     test_fallback_comma_404, test_fallback_pipe_404, test_fallback_comma_500_terminal, test_fallback_pipe_500,
-    test_exclude, test_stale_list,
+    test_deny, test_stale_list,
     test_bad_garbage_zip, test_bad_zip_outside_prefix, test_bad_zip_other_version_prefix,
     test_bad_info_other_version, test_bad_info_garbage, test_bad_cut_body, test_bad_wrong_content_length,
     test_bad_status_500, test_bad_status_502_503, test_bad_stall_before_headers, test_bad_stall_mid_body,

@@ -179,8 +179,7 @@ static void
 test_proxy_refused(void **state)
 {
 	static const char *bad[] = {
-		"", ",", " , | ", "direct", "https://a,direct",
-		"https://a|direct|https://b", "noproxy", "ftp://x", "file:///srv",
+		"", ",", " , | ", "noproxy", "ftp://x", "file:///srv",
 		"http://user:pw@10.0.0.1", /* credentials belong in -netrc */
 		"proxy", "/srv/cache", "https://", "https:///", "https:/a.b",
 		"https://a b", "https://a\tb", "https://a?x=1", "https://a#f",
@@ -203,9 +202,30 @@ test_proxy_refused(void **state)
 		assert_false(offline);
 		assert_null(strchr(why, '\n'));
 	}
-	why = config_parse_proxy("direct", &ups, &n, &offline);
-	assert_non_null(strstr(why, "direct is not supported"));
-	assert_non_null(strstr(why, ",direct"));
+}
+
+/* "direct" is an entry of its own, anywhere in the list. */
+static void
+test_proxy_direct(void **state)
+{
+	struct upstream *ups;
+	bool offline;
+	size_t n;
+
+	(void)state;
+	assert_null(config_parse_proxy("https://a|direct,https://b", &ups, &n, &offline));
+	assert_int_equal(n, 3);
+	assert_false(ups[0].direct);
+	assert_true(ups[0].fallback_on_error);
+	assert_true(ups[1].direct);
+	assert_string_equal(ups[1].url, "direct");
+	assert_false(ups[1].fallback_on_error);
+	assert_false(ups[2].direct);
+	config_free_upstreams(ups, n);
+	assert_null(config_parse_proxy("direct", &ups, &n, &offline));
+	assert_int_equal(n, 1);
+	assert_true(ups[0].direct);
+	config_free_upstreams(ups, n);
 }
 
 /* -sumdb: a URL given is used as is; without one the database is found
@@ -695,8 +715,12 @@ test_flag_errors(void **state)
 	    "-maxHeaderBytes: ", "-maxHeaderBytes", "100", NULL);
 	expect_usage_error("goproxyd: invalid value \"::1:80\" for flag "
 	    "-listen: too many colons", "-listen", "::1:80", NULL);
-	expect_usage_error("goproxyd: invalid value \"direct\" for flag "
-	    "-proxy: direct is not supported", "-proxy", "direct", NULL);
+	expect_usage_error("goproxyd: invalid value \"0\" for flag "
+	    "-maxDirect: ", "-maxDirect", "0", NULL);
+	expect_usage_error("goproxyd: invalid value \"0\" for flag "
+	    "-directTimeout: ", "-directTimeout", "0", NULL);
+	expect_usage_error("goproxyd: invalid value \"a.com,[x\" for flag "
+	    "-deny: malformed glob pattern", "-deny", "a.com,[x", NULL);
 	expect_usage_error("goproxyd: invalid value \"https://a\\nb\" for flag "
 	    "-proxy: ", "-proxy", "https://a\nb", NULL);
 	expect_usage_error("goproxyd: invalid value \"\" for flag -cacheDir: ",
@@ -770,6 +794,7 @@ main(void)
 		cmocka_unit_test(test_deployment_guide_command),
 		cmocka_unit_test(test_match_prefix_patterns),
 		cmocka_unit_test(test_exclude_flag),
+		cmocka_unit_test(test_proxy_direct),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_listen),
