@@ -32,4 +32,11 @@ void server_connections(unsigned *open, uint64_t *refused);
 /* Closes every connection and stops the serving threads. */
 void server_stop(void);
 
+struct request;
+/* Would a client's request for r be refused as private (-exclude; for a
+ * checksum-database lookup, -noSumPatterns too)?  Warming asks this
+ * (warm.h), so a file a client may not fetch is never warmed either.
+ * Any thread, once server_start() has run. */
+bool server_refuses(const struct request *r);
+
 #endif

@@ -35,6 +35,7 @@
 #include "respond.h"
 #include "route.h"
 #include "server.h"
+#include "warm.h"
 
 /* A request waiting for a fetch: what it asked for, and how to wake it. */
 struct pending {
@@ -148,6 +149,11 @@ static bool private_module(const struct request *r)
 	       (r->kind == REQ_SUMDB && config_match_patterns(cfg->nosum, cfg->n_nosum, r->path));
 }
 
+bool server_refuses(const struct request *r)
+{
+	return private_module(r);
+}
+
 /* Binds a checksum-database request to a configured database (the root
  * form means the first one).  Only configured names are ever proxied, and
  * /supported is answered here: 200 for those, 404 for the rest. */
@@ -211,6 +217,7 @@ static enum MHD_Result answer_file(struct ctx *x)
 
 	if (cache_key(req, key, sizeof key) < 0)
 		return respond_error(&x->rp, MHD_HTTP_BAD_REQUEST, "module path too long");
+	warm_request(req, key);
 	if (respond_hot(&x->rp, key)) {
 		gc_note_use(key);
 		return MHD_YES;
