@@ -17,7 +17,8 @@
  *     each pop, so an entry a client now waits for counts as a client's)
  *     start only when no other entry may, only while `low_reserve`
  *     transfers would stay free for clients, and at most `low_running` at
- *     once.  A client's entry never waits behind a low one.
+ *     once.  A client's entry never waits behind a low one: its group share
+ *     counts only the clients' entries running (a low entry's counts all).
  *
  * Contract: pure bookkeeping, no I/O and no locking: one thread (the
  * fetcher) owns a queue.  Entries are embedded in the caller's structs

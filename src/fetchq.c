@@ -7,6 +7,7 @@
 struct fetchq_group {
 	uint64_t group;
 	unsigned running;   /* 0: the slot is free */
+	unsigned low;       /* of which low priority */
 };
 
 struct fetchq_limits fetchq_limits_for(unsigned max_fetches)
@@ -76,9 +77,14 @@ static struct fetchq_group *find(const struct fetchq *q, uint64_t group)
 	return &q->groups[i];
 }
 
-static unsigned group_running(const struct fetchq *q, uint64_t group)
+/* What counts against an entry's group share: every running entry for a
+ * low-priority one, the clients' only for a client's (warming never holds
+ * a client back in its own module). */
+static unsigned group_running(const struct fetchq *q, uint64_t group, bool low)
 {
-	return find(q, group)->running;
+	const struct fetchq_group *g = find(q, group);
+
+	return low ? g->running : g->running - g->low;
 }
 
 /* Empties slot i and moves later entries of its probe run back into the
@@ -120,11 +126,12 @@ static unsigned *upstream_count(const struct fetchq *q, const struct fetchq_entr
 	return &q->upstream_running[e->upstream < q->n_upstreams ? e->upstream : q->n_upstreams - 1];
 }
 
-static bool may_start(const struct fetchq *q, const struct fetchq_entry *e, unsigned *in_group)
+static bool may_start(const struct fetchq *q, const struct fetchq_entry *e, bool low,
+                      unsigned *in_group)
 {
 	if (*upstream_count(q, e) >= q->lim.per_upstream)
 		return false;
-	*in_group = group_running(q, e->group);
+	*in_group = group_running(q, e->group, low);
 	return *in_group < q->lim.per_group;
 }
 
@@ -134,6 +141,7 @@ static void count_running(struct fetchq *q, struct fetchq_entry *e, bool low)
 
 	g->group = e->group;
 	g->running++;
+	g->low += low;
 	++*upstream_count(q, e);
 	q->running++;
 	e->ran_low = low;
@@ -174,7 +182,7 @@ struct fetchq_entry *fetchq_pop(struct fetchq *q, int64_t now, int64_t *next_due
 				*next_due = e->not_before;
 			continue;
 		}
-		if ((low && !low_ok) || !may_start(q, e, &n))
+		if ((low && !low_ok) || !may_start(q, e, low, &n))
 			continue;
 		consider(ep, n, low ? &best_low : &best, low ? &low_n : &best_n);
 		if (!low && n == 0)
@@ -200,6 +208,8 @@ void fetchq_done(struct fetchq *q, const struct fetchq_entry *e)
 
 	if (g->running == 0)
 		return;   /* not counted: a caller's mistake, but not ours to crash on */
+	if (e->ran_low && g->low > 0)
+		g->low--;
 	if (--g->running == 0)
 		remove_slot(q, (unsigned)(g - q->groups));
 	--*upstream_count(q, e);

@@ -111,7 +111,6 @@ void flight_finish(struct flight *f, const struct fetch_result *res)
 	fp = find_slot(f->key);
 	if (*fp == f)
 		*fp = f->next;
-	n_flights--;
 	if ((warm = atomic_exchange(&f->fl_warm, false)))
 		n_warm--;
 	for (w = f->waiters; w; w = next) {
@@ -129,6 +128,11 @@ void flight_finish(struct flight *f, const struct fetch_result *res)
 	pthread_mutex_unlock(&lock);
 	if (on_finished)
 		on_finished(f, res, warm);
+	/* Counted until the hook has started what it starts: a fetch count of
+	 * 0 means nothing more is coming. */
+	pthread_mutex_lock(&lock);
+	n_flights--;
+	pthread_mutex_unlock(&lock);
 	if (res->status == FETCH_OK)
 		close(res->res_fd);
 	free(f);

@@ -214,17 +214,19 @@ static enum MHD_Result answer_file(struct ctx *x)
 	struct request *req = x->req;
 	char key[CACHE_KEY_MAX], neg[512];
 	struct cache_entry e;
+	enum MHD_Result ret;
 
 	if (cache_key(req, key, sizeof key) < 0)
 		return respond_error(&x->rp, MHD_HTTP_BAD_REQUEST, "module path too long");
-	warm_request(req, key);
 	if (respond_hot(&x->rp, key)) {
 		gc_note_use(key);
+		warm_request(req, key);
 		return MHD_YES;
 	}
 	if (cache_open(key, &e) == 0) {
 		if (req->immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
 			gc_note_use(key);
+			warm_request(req, key);
 			return respond_file(&x->rp, req, &e, MC_HIT, key);
 		}
 		if (req->cached_only)
@@ -235,7 +237,9 @@ static enum MHD_Result answer_file(struct ctx *x)
 		return answer_offline_miss(x);
 	if (req->immutable && negcache_get(key, neg, sizeof neg))
 		return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
-	return wait_for_fetch(x, key);
+	ret = wait_for_fetch(x, key);
+	warm_request(req, key);   /* after: the client's own fetch is queued first */
+	return ret;
 }
 
 static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const char *method)

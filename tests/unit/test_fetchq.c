@@ -646,6 +646,54 @@ test_low_priority(void **state)
 	fetchq_free(&q);
 }
 
+/* Here the low entries are the ones listed, whatever their group. */
+static const struct fetchq_entry *low_set[2];
+
+static bool in_low_set(const struct fetchq_entry *e)
+{
+	return e == low_set[0] || e == low_set[1];
+}
+
+/* A low entry running in a module does not hold back that module's
+ * client entries (per_group 1 here), but counts against later low ones. */
+static void
+test_low_in_group(void **state)
+{
+	struct fetchq q;
+	struct fetchq_limits l = limits(8, 1, 8);
+	struct fetchq_entry w, w2, c, c2;
+	int64_t due;
+
+	(void)state;
+	l.low_running = 4;
+	l.low_reserve = 1;
+	assert_int_equal(fetchq_init(&q, &l, 1), 0);
+	fetchq_set_low(&q, in_low_set);
+	entry(&w, 7, 0, 0);
+	entry(&w2, 7, 0, 0);
+	low_set[0] = &w;
+	low_set[1] = &w2;
+	fetchq_push(&q, &w);
+	fetchq_push(&q, &w2);
+	pop_expect(&q, 0, &w);
+	assert_null(fetchq_pop(&q, 0, &due));   /* w2: its group is full */
+	entry(&c, w.group, 0, 0);               /* a client, same module */
+	fetchq_push(&q, &c);
+	pop_expect(&q, 0, &c);
+	entry(&c2, w.group, 0, 0);
+	fetchq_push(&q, &c2);
+	assert_null(fetchq_pop(&q, 0, &due));   /* one client running there */
+	fetchq_done(&q, &w);
+	assert_null(fetchq_pop(&q, 0, &due));   /* still c: w2 and c2 wait */
+	fetchq_done(&q, &c);
+	pop_expect(&q, 0, &c2);                 /* the client first */
+	fetchq_done(&q, &c2);
+	pop_expect(&q, 0, &w2);
+	fetchq_done(&q, &w2);
+	assert_int_equal(q.running, 0);
+	fetchq_free(&q);
+}
+
 static void
 test_low_limits_for(void **state)
 {
@@ -679,6 +727,7 @@ main(void)
 		cmocka_unit_test(test_take_all),
 		cmocka_unit_test(test_many_groups),
 		cmocka_unit_test(test_low_priority),
+		cmocka_unit_test(test_low_in_group),
 		cmocka_unit_test(test_low_limits_for),
 	};
 
