@@ -150,9 +150,11 @@ static int make_request(struct request *r, enum req_kind kind, const char *path,
 	return 0;
 }
 
+enum started { STARTED, SKIPPED, CAPPED };
+
 /* Warms path@version.kind unless it is cached, being fetched, known
- * missing, refused or over a cap.  Returns false only at the total cap. */
-static bool warm_file(enum req_kind kind, const char *path, const char *version)
+ * missing, refused or over the total cap. */
+static enum started warm_file(enum req_kind kind, const char *path, const char *version)
 {
 	char key[CACHE_KEY_MAX], reason[8];
 	struct request r;
@@ -160,36 +162,37 @@ static bool warm_file(enum req_kind kind, const char *path, const char *version)
 	struct flight *f;
 
 	if (make_request(&r, kind, path, version) < 0 || cache_key(&r, key, sizeof key) < 0)
-		return true;
+		return SKIPPED;
 	if (cache_stat(key, &st) == 0 || negcache_get(key, reason, sizeof reason) ||
 	    (refused && refused(&r)) || disk_nearly_full())
-		return true;
+		return SKIPPED;
 	if (atomic_fetch_add(&outstanding, 1) >= (unsigned)cfg->warm) {
 		atomic_fetch_sub(&outstanding, 1);
 		atomic_fetch_add_explicit(&n_capped, 1, memory_order_relaxed);
-		return false;
+		return CAPPED;
 	}
 	if ((f = flight_start_warm(&r, key)) == NULL) {
 		atomic_fetch_sub(&outstanding, 1);   /* being fetched already */
-		return true;
+		return SKIPPED;
 	}
 	fetch_submit(f);
-	return true;
+	return STARTED;
 }
 
 /* --- what a go.mod says the go command reads next ---------------------------- */
 
 struct expand {
-	int left;   /* per go.mod cap */
+	int left;   /* per go.mod cap: fetches it may still start */
 };
 
 static const char *on_require(void *arg, const struct gomod_require *req)
 {
 	struct expand *x = arg;
+	enum started st = warm_file(REQ_MOD, req->path, req->version);
 
-	if (x->left-- <= 0 || !warm_file(REQ_MOD, req->path, req->version))
-		return "cap";   /* stops the walk; not an error of the file */
-	return NULL;
+	if (st == STARTED)
+		x->left--;
+	return st == CAPPED || x->left <= 0 ? "cap" : NULL;   /* "cap" only stops the walk */
 }
 
 /* buf holds a go.mod that passed validation: if the go command will read

@@ -5,7 +5,8 @@ requests show it will ask for next.
 Run:  python3 tests/integration/test_warm.py [NAME-SUBSTRING ...]
 Env:  GOPROXYD=path/to/binary (default ./build/goproxyd), KEEP_TMP=1
 
-Each test builds its own small module graph in GOPROXY layout, served by
+The harness starts daemons with -warm 0 unless told otherwise; these tests
+pass -warm.  Each test builds its own small module graph in GOPROXY layout, served by
 tests/lib/fakeupstream.py on 127.0.0.1 (GOSUMDB=off, -sumdb off); the graph
 test drives the real go command.  Upstream requests are read from the fake
 upstream's request log, cache outcomes from goproxyd's JSON access log.
@@ -27,6 +28,7 @@ from harness import (Daemons, Runner, check, check_clean_exits, eq, get, make_tm
                      wait_for)
 
 R = Runner(default_timeout=180)
+WARM = ["-warm", "64"]   # the default; the harness starts daemons with -warm 0
 D = Daemons()
 GO_TIMEOUT = 120
 
@@ -130,7 +132,7 @@ def test_graph_mods_become_hits():
         t.add(m, v, requires=[leaves[i], leaves[i + 1]])
     t.add("example.com/top", "v1.0.0", requires=mids)
     logf = os.path.join(t.dir, "access.log")
-    d = D.start(t.up.url, ["-accessLog", logf, "-logFormat", "json"], name="graph-d")
+    d = D.start(t.up.url, WARM + ["-accessLog", logf, "-logFormat", "json"], name="graph-d")
     # What the go command asks for first: the top module's go.mod.
     eq(get(d.port, path("example.com/top", "v1.0.0", "mod")).status, 200, "top .mod")
     warm_settled(d)
@@ -188,7 +190,7 @@ def test_zip_and_info_warm_their_files():
     t.add("example.com/dep", "v1.0.0")
     t.add("example.com/a", "v1.0.0", go="1.19", requires=[("example.com/dep", "v1.0.0")])
     t.add("example.com/b", "v1.0.0")
-    d = D.start(t.up.url, name="kinds-d")
+    d = D.start(t.up.url, WARM, name="kinds-d")
     eq(get(d.port, path("example.com/a", "v1.0.0", "zip")).status, 200, "a .zip")
     warm_settled(d)
     eq(sorted(t.requested()), sorted(path("example.com/a", "v1.0.0", e) for e in ("zip", "mod", "info")),
@@ -292,7 +294,7 @@ def test_excluded_never_warmed():
     t.add("example.com/public", "v1.0.0")
     t.add("example.com/top", "v1.0.0",
           requires=[("example.com/private/secret", "v1.0.0"), ("example.com/public", "v1.0.0")])
-    d = D.start(t.up.url, ["-exclude", "example.com/private"], name="exclude-d")
+    d = D.start(t.up.url, WARM + ["-exclude", "example.com/private"], name="exclude-d")
     eq(get(d.port, path("example.com/top", "v1.0.0", "mod")).status, 200, "top .mod")
     eq(get(d.port, path("example.com/top", "v1.0.0", "zip")).status, 200, "top .zip")
     time.sleep(0.5)
@@ -317,7 +319,7 @@ def test_warmed_missing_file_leaves_client_alone():
     flaky = path("example.com/flaky", "v1.0.0", "mod")
     t.up.set_rules({re.escape(ghost) + "$": {"status": 404, "body": "ghost is not here\n"},
                     re.escape(flaky) + "$": {"status": 500, "times": 3}})
-    d = D.start(t.up.url, ["-negativeCacheExpire", "2s"], name="missing-d")
+    d = D.start(t.up.url, WARM + ["-negativeCacheExpire", "2s"], name="missing-d")
     eq(get(d.port, path("example.com/top", "v1.0.0", "mod")).status, 200, "top .mod")
     time.sleep(0.5)
     warm_settled(d)
