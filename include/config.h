@@ -59,6 +59,7 @@ struct config {
 	int64_t header_timeout_ms;   /* -headerTimeout: all of a request's headers */
 	int64_t shutdown_timeout_ms; /* -shutdownTimeout: drain deadline */
 	int max_fetches;             /* -maxFetches: upstream transfers at once (fetchq.h) */
+	int warm;                    /* -warm: warming fetches at once, and per trigger; 0 = off (warm.h) */
 	int max_conns;               /* -maxConns: client connections */
 	int max_conns_per_ip;        /* -maxConnsPerIP: from one address, 0 = no limit */
 	int threads;                 /* -threads: serving threads, 0 = one per CPU */

@@ -28,8 +28,12 @@
 #include "flight.h"
 
 int fetch_start(const struct config *cfg);
-/* Queues the fetch of a flight that flight_join() just created. */
+/* Queues the fetch of a flight that flight_join() or flight_start_warm()
+ * just created.  A warming flight waits behind every client's (fetchq.h). */
 void fetch_submit(struct flight *f);
+/* A queued warming flight became a client's: look at the queue again now.
+ * Any thread. */
+void fetch_nudge(void);
 /* Lets running and queued fetches go on until deadline_ms (CLOCK_MONOTONIC
  * milliseconds), aborts what is left, and joins the thread.  Fetches that
  * the store holds end there.  A no-op when the thread is not running. */

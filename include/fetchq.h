@@ -13,6 +13,12 @@
  *   - Among the entries that may start, the group with the fewest running
  *     goes first, then the oldest entry; an entry in retry backoff waits
  *     for its time.
+ *   - Low-priority entries (warming, see warm.h; is_low() says which, at
+ *     each pop, so an entry a client now waits for counts as a client's)
+ *     start only when no other entry may, only while `low_reserve`
+ *     transfers would stay free for clients, and at most `low_running` at
+ *     once.  A client's entry never waits behind a low one: its group share
+ *     counts only the clients' entries running (a low entry's counts all).
  *
  * Contract: pure bookkeeping, no I/O and no locking: one thread (the
  * fetcher) owns a queue.  Entries are embedded in the caller's structs
@@ -23,6 +29,7 @@
 #ifndef GOPROXYD_FETCHQ_H
 #define GOPROXYD_FETCHQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct fetchq_entry {
@@ -30,10 +37,12 @@ struct fetchq_entry {
 	uint64_t group;              /* e.g. text_hash_str(module path) */
 	unsigned upstream;           /* 0 .. n_upstreams-1 */
 	int64_t not_before;          /* monotonic ms: not started before */
+	bool ran_low;                /* set by fetchq_pop(): counted as low priority */
 };
 
 struct fetchq_limits {
 	unsigned total, per_group, per_upstream;
+	unsigned low_running, low_reserve;   /* low-priority entries: see above */
 };
 
 struct fetchq_group;   /* running count of one group */
@@ -41,7 +50,8 @@ struct fetchq_group;   /* running count of one group */
 struct fetchq {
 	struct fetchq_limits lim;
 	struct fetchq_entry *head, **tail;
-	unsigned waiting, running;
+	unsigned waiting, running, running_low;
+	bool (*is_low)(const struct fetchq_entry *e);   /* NULL: none is */
 	unsigned n_upstreams;
 	unsigned *upstream_running;    /* per upstream; out-of-range ones count as the last */
 	struct fetchq_group *groups;   /* open addressing, n_slots (a power of 2) */
@@ -49,11 +59,14 @@ struct fetchq {
 };
 
 /* The limits -maxFetches max_fetches implies: per group a quarter of it,
- * per upstream three quarters (each at least 1). */
+ * per upstream three quarters (each at least 1); low-priority entries at
+ * most half of it, and a quarter (at least 1 of 2 or more) kept free. */
 struct fetchq_limits fetchq_limits_for(unsigned max_fetches);
 
 int fetchq_init(struct fetchq *q, const struct fetchq_limits *lim, unsigned n_upstreams);
 void fetchq_free(struct fetchq *q);
+/* Which entries are low priority (asked at every pop; NULL: none). */
+void fetchq_set_low(struct fetchq *q, bool (*is_low)(const struct fetchq_entry *e));
 
 /* Adds e at the end of the waiting list. */
 void fetchq_push(struct fetchq *q, struct fetchq_entry *e);

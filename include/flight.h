@@ -10,10 +10,17 @@
  * copy of the result (its own fd to the one stored file, never a shared
  * stream) and calls its wake() exactly once.  The waiter must stay valid
  * until then.  flight_finish() frees the flight.
+ *
+ * A warming flight (warm.h) starts with no waiter, from
+ * flight_start_warm(); it stays warm (low priority, see fetchq.h) until a
+ * request joins it, which makes it a client's and calls the promoted hook.
+ * The finished hook sees every flight that ends, before its result's fd is
+ * closed.  Hooks are set once, at start-up, before any flight exists.
  */
 #ifndef GOPROXYD_FLIGHT_H
 #define GOPROXYD_FLIGHT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -45,6 +52,8 @@ struct flight {
 	struct flight *next;          /* hash chain */
 	struct waiter *waiters;
 	struct request req;
+	atomic_bool fl_warm;          /* warming, and no request has joined */
+	bool fl_started_warm;         /* created by flight_start_warm() */
 	char key[CACHE_KEY_MAX];
 };
 
@@ -55,11 +64,26 @@ struct flight {
 struct flight *flight_join(const struct request *r, const char *key, struct waiter *w,
                            void (*hold)(void *), void *arg);
 
+/* Creates a warming flight for key, with no waiter: NULL if a fetch of key
+ * is already in progress.  The caller starts its fetch. */
+struct flight *flight_start_warm(const struct request *r, const char *key);
+/* Is f still warming only (no request joined)?  Any thread. */
+bool flight_is_warm(const struct flight *f);
+
 /* Ends the fetch: takes ownership of res->res_fd (closed here). */
 void flight_finish(struct flight *f, const struct fetch_result *res);
 
-/* Fetches now running or queued, and the requests waiting on them. */
+/* promoted(): a request joined a warming flight (called outside the lock).
+ * finished(f, res, warm): f ended with res (res_fd still open); warm says
+ * no request ever joined it.  Either may be NULL. */
+void flight_set_hooks(void (*promoted)(void),
+                      void (*finished)(const struct flight *f, const struct fetch_result *res,
+                                       bool warm));
+
+/* Fetches now running or queued, and the requests waiting on them;
+ * flight_count_warm() counts those still warming only. */
 unsigned flight_count(void);
+unsigned flight_count_warm(void);
 unsigned flight_waiters(void);
 
 /* Negative cache: remember that key was not found, for ttl_ms. */

@@ -37,6 +37,8 @@ void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int6
 void metrics_direct(enum metric_direct o, int64_t usec);
 /* A gauge or counter whose value read() returns when /metrics is
  * rendered; name, type ("gauge", "counter") and help are static strings.
+ * A name may carry labels, `name{label="value"}`: the series of one name,
+ * registered one after another, share the first one's HELP and TYPE.
  * Register at start-up only, before the serving threads run. */
 int metrics_register(const char *name, const char *type, const char *help,
                      uint64_t (*read)(void));

@@ -32,4 +32,12 @@ void server_connections(unsigned *open, uint64_t *refused);
 /* Closes every connection and stops the serving threads. */
 void server_stop(void);
 
+struct request;
+/* Is r a file warming must leave alone: a module refused (-deny) or
+ * private (-exclude: fetched by the go command, only when a client asks),
+ * or a checksum-database lookup that is not forwarded (-noSumPatterns
+ * too)?  Warming asks this (warm.h).
+ * Any thread, once server_start() has run. */
+bool server_refuses(const struct request *r);
+
 #endif

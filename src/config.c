@@ -359,6 +359,9 @@ static const struct flag flags[] = {
 	  "netrc file with credentials for upstream proxies" },
 	{ "maxFetches", F_INT, OFF(max_fetches), 1, 4096, NULL, "n", "256",
 	  "upstream transfers at once (others queue); one module gets a quarter, one upstream three quarters" },
+	{ "warm", F_INT, OFF(warm), 0, 4096, NULL, "n", "64",
+	  "fetch ahead of clients what their requests show they ask for next:\n    \t"
+	  "at most n warming fetches at once, and n files per go.mod (0 = off)" },
 	{ "maxConns", F_INT, OFF(max_conns), 1, 1000000, NULL, "n", "1024",
 	  "concurrent client connections" },
 	{ "maxConnsPerIP", F_INT, OFF(max_conns_per_ip), 0, 1000000, NULL, "n", "256",

@@ -525,6 +525,21 @@ static bool is_direct(const struct job *j)
 	return j->excluded || cfg->upstreams[j->up].direct;
 }
 
+/* Warming jobs wait behind clients' (fetchq.h); a request joining one
+ * makes it a client's at once. */
+static bool job_is_low(const struct fetchq_entry *e)
+{
+	return flight_is_warm(((const struct job *)e)->flight);   /* entry is the first member */
+}
+
+void fetch_nudge(void)
+{
+	pthread_mutex_lock(&qlock);
+	if (!fetcher_gone && multi)
+		curl_multi_wakeup(multi);
+	pthread_mutex_unlock(&qlock);
+}
+
 /* Moves submitted jobs to the queue, in the order they were submitted
  * (direct ones to the direct pool). */
 static void take_submitted(void)
@@ -743,6 +758,7 @@ int fetch_start(const struct config *c)
 	cfg = c;
 	if (fetchq_init(&waiting, &lim, (unsigned)c->n_upstreams + 1) < 0)
 		return -1;
+	fetchq_set_low(&waiting, job_is_low);
 	if ((multi = curl_multi_init()) == NULL)
 		return -1;
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)lim.per_upstream);

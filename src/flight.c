@@ -14,7 +14,9 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct flight *table[FLIGHT_BUCKETS];
-static unsigned n_flights, n_waiters;
+static unsigned n_flights, n_waiters, n_warm;
+static void (*on_promoted)(void);
+static void (*on_finished)(const struct flight *f, const struct fetch_result *res, bool warm);
 
 struct neg_slot {
 	char *key;
@@ -32,41 +34,85 @@ static struct flight **find_slot(const char *key)
 	return fp;
 }
 
+void flight_set_hooks(void (*promoted)(void),
+                      void (*finished)(const struct flight *f, const struct fetch_result *res,
+                                       bool warm))
+{
+	on_promoted = promoted;
+	on_finished = finished;
+}
+
+/* A new flight for key in slot *fp; the table is locked. */
+static struct flight *create(struct flight **fp, const struct request *r, const char *key)
+{
+	struct flight *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		abort();   /* a few hundred bytes: nothing sensible to do */
+	f->req = *r;
+	strcpy(f->key, key);
+	*fp = f;
+	n_flights++;
+	return f;
+}
+
 struct flight *flight_join(const struct request *r, const char *key, struct waiter *w,
                            void (*hold)(void *), void *arg)
 {
 	struct flight **fp, *f, *started = NULL;
+	bool promoted = false;
 
 	pthread_mutex_lock(&lock);
 	fp = find_slot(key);
-	if ((f = *fp) == NULL) {
-		f = calloc(1, sizeof *f);
-		if (f == NULL)
-			abort();   /* a few hundred bytes: nothing sensible to do */
-		f->req = *r;
-		strcpy(f->key, key);
-		*fp = f;
-		n_flights++;
-		started = f;
+	if ((f = *fp) == NULL)
+		f = started = create(fp, r, key);
+	else if (atomic_exchange(&f->fl_warm, false)) {
+		n_warm--;
+		promoted = true;
 	}
 	w->next = f->waiters;
 	f->waiters = w;
 	n_waiters++;
 	hold(arg);
 	pthread_mutex_unlock(&lock);
+	if (promoted && on_promoted)
+		on_promoted();
 	return started;
+}
+
+struct flight *flight_start_warm(const struct request *r, const char *key)
+{
+	struct flight **fp, *f = NULL;
+
+	pthread_mutex_lock(&lock);
+	fp = find_slot(key);
+	if (*fp == NULL) {
+		f = create(fp, r, key);
+		atomic_store(&f->fl_warm, true);
+		f->fl_started_warm = true;
+		n_warm++;
+	}
+	pthread_mutex_unlock(&lock);
+	return f;
+}
+
+bool flight_is_warm(const struct flight *f)
+{
+	return atomic_load(&f->fl_warm);
 }
 
 void flight_finish(struct flight *f, const struct fetch_result *res)
 {
 	struct waiter *w, *next;
 	struct flight **fp;
+	bool warm;
 
 	pthread_mutex_lock(&lock);
 	fp = find_slot(f->key);
 	if (*fp == f)
 		*fp = f->next;
-	n_flights--;
+	if ((warm = atomic_exchange(&f->fl_warm, false)))
+		n_warm--;
 	for (w = f->waiters; w; w = next) {
 		next = w->next;   /* wake() may free w once resumed */
 		n_waiters--;
@@ -80,6 +126,13 @@ void flight_finish(struct flight *f, const struct fetch_result *res)
 		w->wake(w);
 	}
 	pthread_mutex_unlock(&lock);
+	if (on_finished)
+		on_finished(f, res, warm);
+	/* Counted until the hook has started what it starts: a fetch count of
+	 * 0 means nothing more is coming. */
+	pthread_mutex_lock(&lock);
+	n_flights--;
+	pthread_mutex_unlock(&lock);
 	if (res->status == FETCH_OK)
 		close(res->res_fd);
 	free(f);
@@ -91,6 +144,16 @@ unsigned flight_count(void)
 
 	pthread_mutex_lock(&lock);
 	n = n_flights;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+unsigned flight_count_warm(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&lock);
+	n = n_warm;
 	pthread_mutex_unlock(&lock);
 	return n;
 }

@@ -182,8 +182,7 @@ static bool is_indirect(const struct line *l)
 
 struct parse {
 	struct gomod *out;
-	gomod_require_fn on_require;
-	void *arg;
+	struct gomod_visitor v;
 	bool have_module, have_go;
 };
 
@@ -227,7 +226,75 @@ static const char *do_require(struct parse *ps, const struct line *l, const stru
 	    (bad = version_arg(&a[1], r.version)) != NULL)
 		return bad;
 	r.indirect = is_indirect(l);
-	return ps->on_require ? ps->on_require(ps->arg, &r) : NULL;
+	return ps->v.on_require ? ps->v.on_require(ps->v.arg, &r) : NULL;
+}
+
+/* exclude module/path v1.2.3 */
+static const char *do_exclude(struct parse *ps, const struct token *a, size_t n)
+{
+	struct gomod_require r = { .indirect = false };
+	const char *bad;
+
+	if (n != 2 || is_punct_tok(&a[0]))
+		return "go.mod: usage: exclude module/path v1.2.3";
+	if ((bad = unquote(&a[0], r.path, sizeof r.path)) != NULL ||
+	    (bad = mp_check_path(r.path)) != NULL || (bad = version_arg(&a[1], r.version)) != NULL)
+		return bad;
+	return ps->v.on_exclude(ps->v.arg, &r);
+}
+
+/* modfile.IsDirectoryPath: rooted, ./ or ../ (either slash), or a drive. */
+static bool is_dir_path(const char *s)
+{
+	return strncmp(s, "./", 2) == 0 || strncmp(s, "../", 3) == 0 || strcmp(s, ".") == 0 ||
+	       strcmp(s, "..") == 0 || strncmp(s, ".\\", 2) == 0 || strncmp(s, "..\\", 3) == 0 ||
+	       s[0] == '/' || s[0] == '\\' ||
+	       (((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) && s[1] == ':');
+}
+
+/* The replacement: NEW [NEW_VERSION], a[0..n) with n 1 or 2. */
+static const char *replace_new(struct gomod_replace *r, const struct token *a, size_t n)
+{
+	const char *bad;
+
+	if (is_punct_tok(&a[0]))
+		return "go.mod: unexpected punctuation";
+	if ((bad = unquote(&a[0], r->new_path, sizeof r->new_path)) != NULL)
+		return bad;
+	r->new_is_dir = is_dir_path(r->new_path);
+	if (n == 1 && !r->new_is_dir)
+		return "go.mod: replacement module without version must be directory path "
+		       "(rooted or starting with ./ or ../)";
+	if (n == 1 && strchr(r->new_path, '\\') != NULL)
+		return "go.mod: replacement directory appears to be Windows path (on a non-windows system)";
+	if (n == 2 && r->new_is_dir)
+		return "go.mod: replacement module directory path cannot have version";
+	if (n == 2 && (bad = version_arg(&a[1], r->new_version)) != NULL)
+		return bad;
+	if (n == 2 && !r->new_is_dir && (bad = mp_check_path(r->new_path)) != NULL)
+		return bad;
+	return NULL;
+}
+
+/* replace OLD [v] => NEW [v] */
+static const char *do_replace(struct parse *ps, const struct token *a, size_t n)
+{
+	struct gomod_replace r;
+	size_t arrow = n >= 2 && tok_is(&a[1], "=>") ? 1 : 2;
+	const char *bad;
+
+	memset(&r, 0, sizeof r);
+	if (n < arrow + 2 || n > arrow + 3 || !tok_is(&a[arrow], "=>") || is_punct_tok(&a[0]))
+		return "go.mod: usage: replace module/path [v1.2.3] => other/module v1.4 "
+		       "| ../local/directory";
+	if ((bad = unquote(&a[0], r.old_path, sizeof r.old_path)) != NULL ||
+	    (bad = mp_check_path(r.old_path)) != NULL)
+		return bad;
+	if (arrow == 2 && (bad = version_arg(&a[1], r.old_version)) != NULL)
+		return bad;
+	if ((bad = replace_new(&r, a + arrow + 1, n - arrow - 1)) != NULL)
+		return bad;
+	return ps->v.on_replace(ps->v.arg, &r);
 }
 
 /* retract v1.2.3 | retract [v1.0.0, v1.1.0] */
@@ -261,7 +328,11 @@ static const char *directive(struct parse *ps, const struct line *l, const struc
 		return do_require(ps, l, a, n);
 	if (tok_is(verb, "retract"))
 		return do_retract(a, n);
-	return NULL;   /* exclude, replace, toolchain, ...: ParseLax skips them */
+	if (tok_is(verb, "exclude") && ps->v.on_exclude)
+		return do_exclude(ps, a, n);
+	if (tok_is(verb, "replace") && ps->v.on_replace)
+		return do_replace(ps, a, n);
+	return NULL;   /* toolchain, ... (and exclude, replace unasked): ParseLax skips them */
 }
 
 static const char *check_text(const char *buf, size_t len)
@@ -292,13 +363,23 @@ static const char *block_line(struct parse *ps, const struct line *l, const stru
 const char *gomod_parse(const char *buf, size_t len, struct gomod *out,
                         gomod_require_fn on_require, void *arg)
 {
-	struct parse ps = { out, on_require, arg, false, false };
+	struct gomod_visitor v = { .on_require = on_require, .arg = arg };
+
+	return gomod_parse_visit(buf, len, out, &v);
+}
+
+const char *gomod_parse_visit(const char *buf, size_t len, struct gomod *out,
+                              const struct gomod_visitor *v)
+{
+	struct parse ps = { out, { 0 }, false, false };
 	struct lexer lx = { buf, buf + len };
 	struct token verb = { 0 };
 	struct line l;
 	bool in_block = false;
 	const char *bad = check_text(buf, len);
 
+	if (v)
+		ps.v = *v;
 	memset(out, 0, sizeof *out);
 	while (bad == NULL && lx.p < lx.end) {
 		if ((bad = lex_line(&lx, &l)) != NULL || l.ntok == 0)
@@ -318,4 +399,20 @@ const char *gomod_parse(const char *buf, size_t len, struct gomod *out,
 	if (bad == NULL && !ps.have_module)
 		bad = "go.mod: no module line";
 	return bad;
+}
+
+/* The go line's major.minor against 1.17; no go line means before 1.17. */
+bool gomod_pruned(const struct gomod *m)
+{
+	const char *p = m->go;
+	unsigned long major = 0, minor = 0;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9' && major < 1000; p++)
+		major = major * 10 + (unsigned long)(*p - '0');
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9' && minor < 1000; p++)
+			minor = minor * 10 + (unsigned long)(*p - '0');
+	return major > 1 || (major == 1 && minor >= 17);
 }

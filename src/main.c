@@ -4,9 +4,9 @@
  * main: flags, start-up, signals and graceful shutdown, on the main thread.
  * Files depend on each other one way, from here down to the leaves:
  *
- *   main -> server -> fetch -> store -> verify -> sumdburl -> httpget
- *            |             |-> fetchq   \-> dirhash, note, tlog
- *            |             \-> direct (the go command, for origins)
+ *   main -> server -> warm -> fetch -> store -> verify -> sumdburl -> httpget
+ *            |        \-> gomod   |-> fetchq   \-> dirhash, note, tlog
+ *            |                    \-> direct (the go command, for origins)
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
  *   metrics, log, workq, clock: leaves that every layer may use.
@@ -15,9 +15,10 @@
  * takes the config it needs and keeps it: the cache, httpget (libcurl),
  * the checksum databases' locations and keys, the access log, metrics and
  * their readers, the disk-cap collector, the go command's check and the
- * direct pool, the locator, verifier and store pools, the fetcher, and
- * last the serving threads.  Shutdown first ends every fetch (the fetcher,
- * the direct pool, whose children are killed, then the verifier, store and locator pools,
+ * direct pool, the locator, verifier and store pools, warming (its policy
+ * and flight.h's hooks), the fetcher, and last the serving threads.
+ * Shutdown first ends every fetch (the fetcher, the direct pool, whose
+ * children are killed, then the verifier, store and locator pools,
  * each of which may still hand work to the next), so that every suspended
  * request is woken, and only then stops the serving threads.
  */
@@ -52,6 +53,7 @@
 #include "sumdburl.h"
 #include "verify.h"
 #include "verifycmd.h"
+#include "warm.h"
 
 /* SO_REUSEPORT would also let a second goproxyd bind the same port and
  * quietly share its connections; a plain bind first makes that an error. */
@@ -214,7 +216,9 @@ static void shutdown_gracefully(const struct config *cfg)
 
 	sd_notify(0, "STOPPING=1");
 	server_quiesce();
-	while ((server_inflight() > 0 || flight_count() > 0) && monotonic_ms() < deadline)
+	/* Warming fetches nobody waits for are not worth waiting for. */
+	while ((server_inflight() > 0 || flight_count() > flight_count_warm()) &&
+	       monotonic_ms() < deadline)
 		usleep(20 * 1000);
 	fetch_stop(deadline);
 	direct_stop();
@@ -254,6 +258,9 @@ static uint64_t read_cache_files(void) { uint64_t f, b; cache_usage(&f, &b); ret
 static uint64_t read_cache_bytes(void) { uint64_t f, b; cache_usage(&f, &b); return b; }
 static uint64_t read_evicted_units(void) { uint64_t u, b; gc_evicted(&u, &b); return u; }
 static uint64_t read_evicted_bytes(void) { uint64_t u, b; gc_evicted(&u, &b); return b; }
+static uint64_t read_warm_stored(void) { return warm_fetches(WARM_STORED); }
+static uint64_t read_warm_notfound(void) { return warm_fetches(WARM_NOTFOUND); }
+static uint64_t read_warm_failed(void) { return warm_fetches(WARM_FAILED); }
 
 static const struct {
 	const char *name, *type, *help;
@@ -276,6 +283,20 @@ static const struct {
 	  "Go commands running to fetch from origin repositories.", direct_running },
 	{ "goproxyd_access_log_dropped_total", "counter",
 	  "Access-log lines dropped because the writer fell behind.", accesslog_dropped },
+	/* Labelled series of one name follow each other (metrics.h). */
+	{ "goproxyd_warm_fetches_total{outcome=\"stored\"}", "counter",
+	  "Warming fetches (-warm) by outcome.", read_warm_stored },
+	{ "goproxyd_warm_fetches_total{outcome=\"notfound\"}", "counter", NULL, read_warm_notfound },
+	{ "goproxyd_warm_fetches_total{outcome=\"failed\"}", "counter", NULL, read_warm_failed },
+	{ "goproxyd_warm_files_total{use=\"useful\"}", "counter",
+	  "Warmed files a client asked for (useful: also a request that joined the warming "
+	  "fetch), or did not within 10 minutes (wasted).", warm_useful },
+	{ "goproxyd_warm_files_total{use=\"wasted\"}", "counter", NULL, warm_wasted },
+	{ "goproxyd_warm_pending", "gauge",
+	  "Warmed files not yet asked for, for less than 10 minutes.", warm_pending },
+	{ "goproxyd_warm_capped_total", "counter",
+	  "Files not warmed because -warm fetches were already queued or running.",
+	  warm_skipped_capped },
 };
 
 static int start_metrics(const struct config *cfg)
@@ -331,8 +352,11 @@ static int start(const struct config *cfg)
 		return 1;
 	if ((fd = open_listener(cfg, &shared)) < 0)
 		return 1;
-	if (sumdb_locate_start() < 0 || verify_start() < 0 || store_start() < 0 ||
-	    fetch_start(cfg) < 0)
+	if (sumdb_locate_start() < 0 || verify_start() < 0 || store_start() < 0)
+		return 1;
+	warm_init(cfg, server_refuses);
+	flight_set_hooks(fetch_nudge, warm_fetched);
+	if (fetch_start(cfg) < 0)
 		return 1;
 	if (server_start(cfg, fd, shared) < 0) {
 		log_error("cannot start the HTTP server");

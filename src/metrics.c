@@ -238,7 +238,14 @@ char *metrics_render(size_t *len)
 	header(&o, "goproxyd_bytes_fetched_total", "counter", "Body bytes received from upstreams.");
 	emit(&o, "goproxyd_bytes_fetched_total %llu\n", get(&bytes_fetched));
 	for (size_t i = 0; i < n_readers; i++) {
-		header(&o, readers[i].name, readers[i].type, readers[i].help);
+		/* "name{label=...}": one header for the series of one name */
+		size_t n = strcspn(readers[i].name, "{");
+
+		if (i == 0 || strncmp(readers[i - 1].name, readers[i].name, n) != 0 ||
+		    strcspn(readers[i - 1].name, "{") != n)
+			emit(&o, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)n, readers[i].name,
+			     readers[i].help ? readers[i].help : "", (int)n, readers[i].name,
+			     readers[i].type);
 		emit(&o, "%s %llu\n", readers[i].name, (unsigned long long)readers[i].read());
 	}
 	render_histogram(&o, "goproxyd_request_duration_seconds", "Time from request to response queued.",

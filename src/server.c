@@ -35,6 +35,7 @@
 #include "respond.h"
 #include "route.h"
 #include "server.h"
+#include "warm.h"
 
 /* A request waiting for a fetch: what it asked for, and how to wake it. */
 struct pending {
@@ -150,6 +151,13 @@ static bool private_lookup(const struct request *r)
 	       config_match_patterns(cfg->nosum, cfg->n_nosum, r->path);
 }
 
+bool server_refuses(const struct request *r)
+{
+	if (r->kind == REQ_SUMDB)
+		return r->sumdb_kind == SUMDB_LOOKUP && private_lookup(r);
+	return config_excluded(cfg, r->path) || config_denied(cfg, r->path);
+}
+
 /* Binds a checksum-database request to a configured database (the root
  * form means the first one).  Only configured names are ever proxied, and
  * /supported is answered here: 200 for those, 404 for the rest. */
@@ -210,16 +218,19 @@ static enum MHD_Result answer_file(struct ctx *x)
 	struct request *req = x->req;
 	char key[CACHE_KEY_MAX], neg[512];
 	struct cache_entry e;
+	enum MHD_Result ret;
 
 	if (cache_key(req, key, sizeof key) < 0)
 		return respond_error(&x->rp, MHD_HTTP_BAD_REQUEST, "module path too long");
 	if (respond_hot(&x->rp, key)) {
 		gc_note_use(key);
+		warm_request(req, key);
 		return MHD_YES;
 	}
 	if (cache_open(key, &e) == 0) {
 		if (req->immutable || cfg->offline || cache_age_ms(&e) < cfg->cache_expire_ms) {
 			gc_note_use(key);
+			warm_request(req, key);
 			return respond_file(&x->rp, req, &e, MC_HIT, key);
 		}
 		if (req->cached_only)
@@ -230,7 +241,9 @@ static enum MHD_Result answer_file(struct ctx *x)
 		return answer_offline_miss(x);
 	if (req->immutable && negcache_get(key, neg, sizeof neg))
 		return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "not found: %s", neg);
-	return wait_for_fetch(x, key);
+	ret = wait_for_fetch(x, key);
+	warm_request(req, key);   /* after: the client's own fetch is queued first */
+	return ret;
 }
 
 static enum MHD_Result route_and_answer(struct ctx *x, const char *url, const char *method)

@@ -11,6 +11,10 @@ owns the temp dir.  Settings (environment):
   BENCH_CONNS=1,32,256 wrk connection counts
   BENCH_THREADS=2      goproxyd -threads and nginx worker_processes
   BENCH_MODULES=50     modules in the cold-miss graph (workload 5)
+  BENCH_FAR_MS=100     upstream delay of workload 5's far variant (5b: every
+                       answer that late; goproxyd with and without -warm)
+  BENCH_ONLY=LIST      run only these phases (hits,graph,far,huge); a partial
+                       run prints its tables and results.json but writes no docs
   BENCH_HUGE_MIB=100   size of the cold zip (workload 6)
   BENCH_CLIENTS=100    concurrent clients for workload 6
   BENCH_PROFILE=0|1    perf stat/record pass on hits (default 1, quick 0)
@@ -62,6 +66,8 @@ DURATION = env_int("BENCH_DURATION", 1 if QUICK else 3)
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1,32,256").split(",") if c.strip()]
 THREADS = env_int("BENCH_THREADS", 2)
 MODULES = env_int("BENCH_MODULES", 50)
+FAR_MS = env_int("BENCH_FAR_MS", 100)
+ONLY = [x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()]
 HUGE_MIB = env_int("BENCH_HUGE_MIB", 100)
 CLIENTS = env_int("BENCH_CLIENTS", 100)
 PROFILE = env_int("BENCH_PROFILE", 0 if QUICK else 1)
@@ -871,6 +877,120 @@ def graph_rounds(tmp, up, ngx, appdir, res):
                len(stats_g), res["graph"][-1]["max_per_file"]))
 
 
+def upstream_delay(port, ms):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", "/_delay", body=str(ms).encode())
+    r = c.getresponse()
+    r.read()
+    c.close()
+    if r.status != 200:
+        raise RuntimeError("upstream /_delay: status %d" % r.status)
+
+
+def warm_metrics(port):
+    """goproxyd's goproxyd_warm_* series, {name with labels: value}."""
+    st, _, body = http_get(port, "/metrics")
+    out = {}
+    for line in body.decode("utf-8", "replace").splitlines() if st == 200 else []:
+        if line.startswith("goproxyd_warm_"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def far_round(tmp, up, appdir, tag, r, extra):
+    """One cold `go mod download` through a fresh goproxyd started with
+    extra: (wall, files, upstream requests, warm metrics)."""
+    cache = os.path.join(tmp, "graph-cache-far-%s-%d" % (tag, r))
+    g = start_goproxyd(tmp, "far-" + tag, cache, up.port, extra)
+    try:
+        upstream_reset(up.port)
+        wall, files = go_download(tmp, "via-far-%s-%d" % (tag, r), appdir,
+                                  "http://127.0.0.1:%d" % g.port)
+        time.sleep(0.2 + FAR_MS / 1000.0)   # warming still under way counts too
+        reqs = sum(upstream_stats(up.port).values())
+        wm = warm_metrics(g.port)
+    finally:
+        g.stop()
+    shutil.rmtree(cache, ignore_errors=True)
+    return wall, files, reqs, wm
+
+
+def phase_graph_far(tmp, up, appdir, res):
+    """Workload 5b: the cold graph with every upstream answer FAR_MS late,
+    through goproxyd (default warming), goproxyd -warm 0, and direct."""
+    log("workload 5b: upstream %d ms away" % FAR_MS)
+    upstream_delay(up.port, FAR_MS)
+    try:
+        for r in range(ROUNDS):
+            if over_budget():
+                res["skipped"].append("far graph rounds %d..%d" % (r + 1, ROUNDS))
+                break
+            wall_w, files_w, req_w, wm = far_round(tmp, up, appdir, "warm", r, ())
+            wall_0, files_0, req_0, _ = far_round(tmp, up, appdir, "nowarm", r, ("-warm", "0"))
+            upstream_reset(up.port)
+            wall_d, files_d = go_download(tmp, "direct-far-%d" % r, appdir,
+                                          "http://127.0.0.1:%d" % up.port)
+            req_d = sum(upstream_stats(up.port).values())
+            res["graph_far"].append({
+                "wall_warm": wall_w, "wall_nowarm": wall_0, "wall_direct": wall_d,
+                "req_warm": req_w, "req_nowarm": req_0, "req_direct": req_d,
+                "same_files": files_w == files_d and files_0 == files_d,
+                "useful": wm.get('goproxyd_warm_files_total{use="useful"}', 0),
+                "pending": wm.get("goproxyd_warm_pending", 0),
+                "warm_fetches": sum(v for k, v in wm.items()
+                                    if k.startswith("goproxyd_warm_fetches_total")),
+            })
+            log("round %d far graph: warm %.2fs (%.2f×), -warm 0 %.2fs (%.2f×), direct %.2fs; "
+                "upstream requests %d / %d / %d" % (r + 1, wall_w, wall_w / wall_d, wall_0,
+                                                    wall_0 / wall_d, wall_d, req_w, req_0, req_d))
+    finally:
+        upstream_delay(up.port, 0)
+
+
+def far_table(res):
+    gf = res.get("graph_far") or []
+    out = ["### Workload 5b: the same cold graph, every upstream answer %d ms late\n" % FAR_MS]
+    if not gf:
+        out.append("(not run)\n")
+        return out
+    out.append("Each round: goproxyd with its default warming, goproxyd `-warm 0`, and direct, each "
+               "with a fresh cache and GOMODCACHE, the fake upstream answering every request %d ms "
+               "late (a mirror far from proxy.golang.org). Ratios against direct; lower is better.\n"
+               % FAR_MS)
+    out.append("| goproxyd wall s | `-warm 0` wall s | direct wall s | goproxyd / direct | "
+               "`-warm 0` / direct | upstream requests (goproxyd / `-warm 0` / direct) | "
+               "goproxyd requests / direct | warming fetches | warmed files asked for | same files |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("| %s | %s | %s | %s | %s | %d / %d / %d | %s | %d | %d | %s |\n" % (
+        spread([x["wall_warm"] for x in gf]), spread([x["wall_nowarm"] for x in gf]),
+        spread([x["wall_direct"] for x in gf]),
+        spread([x["wall_warm"] / x["wall_direct"] for x in gf]),
+        spread([x["wall_nowarm"] / x["wall_direct"] for x in gf]),
+        gf[-1]["req_warm"], gf[-1]["req_nowarm"], gf[-1]["req_direct"],
+        spread([x["req_warm"] / x["req_direct"] for x in gf]),
+        gf[-1]["warm_fetches"], gf[-1]["useful"],
+        "yes" if all(x["same_files"] for x in gf) else "NO"))
+    return out
+
+
+def far_targets(res):
+    gf = res.get("graph_far") or []
+    if not gf:
+        return []
+    t = []
+    w = [x["wall_warm"] / x["wall_direct"] for x in gf]
+    q = [x["req_warm"] / x["req_direct"] for x in gf]
+    z = [x["wall_nowarm"] / x["wall_direct"] for x in gf]
+    t.append(("cold graph, upstream %d ms away: ≤ 0.5× direct" % FAR_MS,
+              "%.2f× (%.2f–%.2f)" % (med(w), min(w), max(w)), med(w) <= 0.5))
+    t.append(("  its upstream requests ≤ 1.5× direct", "%.2f× (%.2f–%.2f)" % (med(q), min(q), max(q)),
+              med(q) <= 1.5))
+    t.append(("  with -warm 0: as before warming (≤ 1.1× direct)",
+              "%.2f× (%.2f–%.2f)" % (med(z), min(z), max(z)), med(z) <= 1.1))
+    return t
+
+
 def phase_huge(tmp, up, ngx, huge, res):
     for r in range(ROUNDS):
         if over_budget():
@@ -1054,6 +1174,7 @@ def tables(res):
     else:
         out.append("(not run)")
     out.append("")
+    out.extend(far_table(res))
     hg = res["huge"]
     out.append("### Workload 6: %d concurrent requests for one uncached %d MiB zip\n" % (CLIENTS, HUGE_MIB))
     if hg:
@@ -1145,6 +1266,7 @@ def targets(res, rows):
         ratios = [x["wall_goproxyd"] / x["wall_direct"] for x in gr]
         t.append(("cold graph ≤ 1.2× direct", "%.2f× (%.2f–%.2f)" % (med(ratios), min(ratios), max(ratios)),
                   med(ratios) <= 1.2))
+    t.extend(far_targets(res))
     per_file = [x["max_per_file"] for x in gr] + [x["upstream_requests"] for x in hg]
     if per_file:
         t.append(("one upstream request per file (graph: max per file; 100 MiB zip)",
@@ -1345,7 +1467,12 @@ def write_doc(res, docs, tmp, table_md, rows, tg, mach, vers, huge_size, limits_
 # ------------------------------------------------------------------ main
 
 SETTINGS = ("QUICK", "ROUNDS", "DURATION", "CONNS", "THREADS", "MODULES", "HUGE_MIB", "CLIENTS",
-            "PROFILE", "MAX_SECONDS")
+            "PROFILE", "MAX_SECONDS", "FAR_MS")
+
+
+def phase(name):
+    """Is this phase part of the run (BENCH_ONLY)?"""
+    return not ONLY or name in ONLY
 
 
 def report(res, tmp, docs):
@@ -1376,7 +1503,7 @@ def render(path):
         res = json.load(f)
     g = globals()
     for k in SETTINGS:
-        g[k] = res["settings"][k]
+        g[k] = res["settings"].get(k, g[k])   # a run older than a setting keeps its default
     COMMANDS[:] = [tuple(c) for c in res["commands"]]
     os.makedirs(DOCS, exist_ok=True)
     report(res, os.path.dirname(os.path.abspath(path)), DOCS)
@@ -1400,7 +1527,8 @@ def main():
     BIN_FLAGS = goproxyd_flags(BIN)
     log("settings: rounds=%d duration=%ds conns=%s threads=%d quick=%s tmp=%s goproxyd flags %s"
         % (ROUNDS, DURATION, CONNS, THREADS, QUICK, tmp, BIN_FLAGS))
-    res = {"hits": {}, "graph": [], "huge": [], "profile": {}, "rss": {}, "skipped": []}
+    res = {"hits": {}, "graph": [], "graph_far": [], "huge": [], "profile": {}, "rss": {},
+           "skipped": []}
     with open("/proc/loadavg") as f:
         res["loadavg_start"] = f.read().split()[:3]
     if float(res["loadavg_start"][0]) > 1.0:
@@ -1427,73 +1555,78 @@ def main():
         wait_port(up.port, up)
         note_cmd("fake upstream", "python3 tests/bench/upstream.py $TMP/upstream --port-file $TMP/upstream.port")
 
-        # warm-up: fill the cache through goproxyd, check both servers serve it
         cache = os.path.join(tmp, "cache")
-        hit_flags = ["-cacheExpire", "1h"]
-        g = start_goproxyd(tmp, "hits", cache, up.port, hit_flags)
-        time.sleep(1.0)
-        res["rss"]["fresh_kib"] = proc_status(g.pid, "VmRSS")
-        for w, _, _ in HIT_WORKLOADS:
-            path = files[w]["path"]
-            with open(os.path.join(updir, path.lstrip("/")), "rb") as f:
-                want = f.read()
-            # the first request fetches; later ones must become hits (a request that
-            # arrives while the fetched file is still being stored may say "miss"
-            # without a new upstream request), within 10 s
-            deadline = time.monotonic() + 10
-            first = True
-            while True:
-                st, hdr, body = http_get(g.port, path)
-                got = hdr.get("x-goproxyd-cache")
-                if st != 200 or body != want or (first and got != "miss"):
-                    raise RuntimeError("warm-up %s: status %d, X-Goproxyd-Cache %s, %d bytes (want %d)"
-                                       % (path, st, got, len(body), len(want)))
-                first = False
-                if got == "hit":
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("warm-up %s: still no cache hit after 10 s" % path)
-                time.sleep(0.05)
-        up_counts = upstream_stats(up.port)
-        for w, _, _ in HIT_WORKLOADS:
-            if up_counts.get(files[w]["path"]) != 1:
-                raise RuntimeError("warm-up: %d upstream requests for %s (want 1)"
-                                   % (up_counts.get(files[w]["path"], 0), files[w]["path"]))
-        ngx = start_nginx(tmp, cache, updir)
-        res["nginx_conf"] = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", ngx.conf)
-        for w, _, _ in HIT_WORKLOADS:
-            path = files[w]["path"]
-            a, b = http_get(g.port, path)[2], http_get(ngx.port, path)
-            if b[0] != 200 or b[2] != a:
-                raise RuntimeError("nginx serves %s differently (status %d)" % (path, b[0]))
-        st, _, body = http_get(ngx.port2, files["huge"]["path"], method="HEAD")
-        if st != 200:
-            raise RuntimeError("nginx reference for the cold zip: status %d" % st)
-        time.sleep(1.0)
-        res["rss"]["warm_kib"] = proc_status(g.pid, "VmRSS")
-        log("warm-up done; goproxyd idle RSS %.1f MiB (fresh %.1f MiB)"
-            % (mib(res["rss"]["warm_kib"]), mib(res["rss"]["fresh_kib"])))
-        g.stop()
-        ngx.stop()
-
-        upstream_reset(up.port)
-        phase_hits(files, res,
-                   lambda: start_goproxyd(tmp, "hits", cache, up.port, hit_flags),
-                   lambda: start_nginx(tmp, cache, updir))
-        res["upstream_during_hits"] = sum(upstream_stats(up.port).values())
-        if PROFILE:
+        if phase("hits"):
+            # warm-up: fill the cache through goproxyd, check both servers serve it
+            hit_flags = ["-cacheExpire", "1h"]
             g = start_goproxyd(tmp, "hits", cache, up.port, hit_flags)
+            time.sleep(1.0)
+            res["rss"]["fresh_kib"] = proc_status(g.pid, "VmRSS")
+            for w, _, _ in HIT_WORKLOADS:
+                path = files[w]["path"]
+                with open(os.path.join(updir, path.lstrip("/")), "rb") as f:
+                    want = f.read()
+                # the first request fetches; later ones must become hits (a request that
+                # arrives while the fetched file is still being stored may say "miss"
+                # without a new upstream request), within 10 s
+                deadline = time.monotonic() + 10
+                first = True
+                while True:
+                    st, hdr, body = http_get(g.port, path)
+                    got = hdr.get("x-goproxyd-cache")
+                    if st != 200 or body != want or (first and got != "miss"):
+                        raise RuntimeError("warm-up %s: status %d, X-Goproxyd-Cache %s, %d bytes (want %d)"
+                                           % (path, st, got, len(body), len(want)))
+                    first = False
+                    if got == "hit":
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("warm-up %s: still no cache hit after 10 s" % path)
+                    time.sleep(0.05)
+            up_counts = upstream_stats(up.port)
+            for w, _, _ in HIT_WORKLOADS:
+                if up_counts.get(files[w]["path"]) != 1:
+                    raise RuntimeError("warm-up: %d upstream requests for %s (want 1)"
+                                       % (up_counts.get(files[w]["path"], 0), files[w]["path"]))
             ngx = start_nginx(tmp, cache, updir)
-            try:
-                phase_profile(tmp, g, ngx, files, res)
-            finally:
-                g.stop()
-                ngx.stop()
+            res["nginx_conf"] = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", ngx.conf)
+            for w, _, _ in HIT_WORKLOADS:
+                path = files[w]["path"]
+                a, b = http_get(g.port, path)[2], http_get(ngx.port, path)
+                if b[0] != 200 or b[2] != a:
+                    raise RuntimeError("nginx serves %s differently (status %d)" % (path, b[0]))
+            st, _, body = http_get(ngx.port2, files["huge"]["path"], method="HEAD")
+            if st != 200:
+                raise RuntimeError("nginx reference for the cold zip: status %d" % st)
+            time.sleep(1.0)
+            res["rss"]["warm_kib"] = proc_status(g.pid, "VmRSS")
+            log("warm-up done; goproxyd idle RSS %.1f MiB (fresh %.1f MiB)"
+                % (mib(res["rss"]["warm_kib"]), mib(res["rss"]["fresh_kib"])))
+            g.stop()
+            ngx.stop()
 
-        phase_graph(tmp, up, appdir, res)
-        ngx = start_nginx(tmp, cache, updir)
-        phase_huge(tmp, up, ngx, files["huge"], res)
-        ngx.stop()
+            upstream_reset(up.port)
+            phase_hits(files, res,
+                       lambda: start_goproxyd(tmp, "hits", cache, up.port, hit_flags),
+                       lambda: start_nginx(tmp, cache, updir))
+            res["upstream_during_hits"] = sum(upstream_stats(up.port).values())
+            if PROFILE:
+                g = start_goproxyd(tmp, "hits", cache, up.port, hit_flags)
+                ngx = start_nginx(tmp, cache, updir)
+                try:
+                    phase_profile(tmp, g, ngx, files, res)
+                finally:
+                    g.stop()
+                    ngx.stop()
+
+        if phase("graph"):
+            phase_graph(tmp, up, appdir, res)
+        if phase("far"):
+            phase_graph_far(tmp, up, appdir, res)
+        if phase("huge"):
+            ngx = start_nginx(tmp, cache, updir)
+            phase_huge(tmp, up, ngx, files["huge"], res)
+            ngx.stop()
         up.stop()
 
         res["settings"] = {k: globals()[k] for k in SETTINGS}
@@ -1505,6 +1638,14 @@ def main():
         rj = os.path.join(tmp, "results.json")
         with open(rj, "w") as f:
             json.dump(res, f, indent=1)
+        if ONLY:
+            # a partial run: its tables, no docs (they describe full runs)
+            print("\n".join(far_table(res)) if phase("far") else "")
+            for name, val, ok in far_targets(res):
+                print("- %-70s %-22s %s" % (name, val, "met" if ok else "MISSED"))
+            print("partial run (BENCH_ONLY=%s): docs not written; raw results: %s"
+                  % (",".join(ONLY), rj))
+            return 0
         report(res, tmp, DOCS)
         print("raw results: %s (kept with BENCH_KEEP=1; re-render with "
               "python3 tests/bench/bench.py --render FILE)" % rj)

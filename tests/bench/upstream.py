@@ -8,6 +8,8 @@ keep-alive, one thread per connection, file bodies sent with sendfile(2).
 Every request for a path outside /_ is counted:
     GET  /_stats   -> JSON {path: count}
     POST /_reset   -> clears the counters
+    POST /_delay   -> body: milliseconds every later answer waits before it
+                      is sent (a far upstream; 0 = none, at most 10000)
 Writes the chosen port to FILE (atomically) once listening; exits on
 SIGTERM/SIGINT.
 """
@@ -18,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -45,11 +48,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
+        body = self.rfile.read(n) if n else b""
         if self.path == "/_reset":
             with self.server.lock:
                 self.server.counts.clear()
+            return self._reply(200, b"{}\n", "application/json")
+        if self.path == "/_delay":
+            try:
+                ms = int(body or b"0")
+            except ValueError:
+                return self._reply(400, b"delay: milliseconds\n")
+            self.server.delay = max(0, min(ms, 10000)) / 1000.0
             return self._reply(200, b"{}\n", "application/json")
         self._reply(405, b"method not allowed\n")
 
@@ -61,6 +70,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(200, body, "application/json")
         with self.server.lock:
             self.server.counts[path] = self.server.counts.get(path, 0) + 1
+        if self.server.delay:
+            time.sleep(self.server.delay)
         parts = path.split("/")[1:]
         if not parts or any(p in ("", ".", "..") for p in parts):
             return self._reply(404, b"not found\n")
@@ -103,6 +114,7 @@ def main(argv):
     srv = Server(("127.0.0.1", 0), Handler)
     srv.root = os.path.realpath(a.root)
     srv.counts = {}
+    srv.delay = 0.0
     srv.lock = threading.Lock()
     tmp = a.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -23,6 +23,8 @@ Control API (paths starting with /_ are never counted, never faulted):
     POST /_reset     clears rules and counters
     GET  /_stats     JSON {decoded path: request count}
     GET  /_rules     JSON of the active rules (with remaining "times")
+    GET  /_log       JSON [[seconds since the last reset, decoded path], ...]:
+                     every counted request in arrival order
     GET  /_concurrency  JSON {"active": n, "max": m}: requests being answered
                      now, and the most at once since the last reset
     POST /_release   ends every stall in progress now (rules stay)
@@ -89,12 +91,16 @@ class _State:
         self.cond = threading.Condition(self.lock)
         self.rng = random.Random(1)
         self.auth_seen = []      # Authorization headers seen by require_auth rules
+        self.log = []            # [(monotonic time, path)] of counted requests
+        self.t0 = time.monotonic()
 
     def reset(self):
         with self.lock:
             self.rules = []
             self.counts = {}
             self.auth_seen = []
+            self.log = []
+            self.t0 = time.monotonic()
             self.stall_started.clear()
             self.max_active = self.active
 
@@ -118,6 +124,7 @@ class _State:
         """Count the request and return the applicable rule (or None)."""
         with self.lock:
             self.counts[path] = self.counts.get(path, 0) + 1
+            self.log.append((time.monotonic(), path))
             for entry in self.rules:
                 rx, c, rule = entry
                 if c.search(path):
@@ -273,6 +280,10 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET" and path == "/_stats":
                 with st.lock:
                     body = json.dumps(st.counts, sort_keys=True).encode()
+                return self._send(200, body, "application/json")
+            if method == "GET" and path == "/_log":
+                with st.lock:
+                    body = json.dumps([[round(t - st.t0, 4), p] for t, p in st.log]).encode()
                 return self._send(200, body, "application/json")
             if method == "GET" and path == "/_concurrency":
                 with st.lock:
@@ -503,6 +514,11 @@ class FakeUpstream:
         require_auth rule since the last reset."""
         with self.state.lock:
             return list(self.state.auth_seen)
+
+    def request_log(self):
+        """[(seconds since the last reset, path)] of counted requests, in order."""
+        with self.state.lock:
+            return [(t - self.state.t0, p) for t, p in self.state.log]
 
     def stalling(self):
         with self.state.lock:

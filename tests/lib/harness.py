@@ -264,6 +264,11 @@ class Daemon:
         # for sum.golang.org; suites that test it pass their own -sumdb.
         if not any(x == "-sumdb" or x.startswith("-sumdb=") for x in self.extra):
             a += ["-sumdb", "off"]
+        # Warming (-warm, on by default) fetches files no request asked for;
+        # suites that count upstream requests or cache outcomes would see
+        # them.  Suites that test warming pass their own -warm.
+        if not any(x == "-warm" or x.startswith("-warm=") for x in self.extra):
+            a += ["-warm", "0"]
         return a + self.extra
 
     def start(self, ready_timeout=15.0):

@@ -25,7 +25,7 @@
 static struct fetchq_limits
 limits(unsigned total, unsigned per_group, unsigned per_upstream)
 {
-	struct fetchq_limits l = { total, per_group, per_upstream };
+	struct fetchq_limits l = { .total = total, .per_group = per_group, .per_upstream = per_upstream };
 	return l;
 }
 
@@ -567,6 +567,150 @@ test_many_groups(void **state)
 		run_many_groups(seed * 0x9E3779B97F4A7C15ULL);
 }
 
+/* ---- low priority (warming) ------------------------------------------- */
+
+/* Entries whose group has bit 63 set are low priority; promoted[] lists
+ * entries a client has since joined. */
+static const struct fetchq_entry *promoted[4];
+
+static bool is_low(const struct fetchq_entry *e)
+{
+	for (size_t i = 0; i < N(promoted); i++)
+		if (promoted[i] == e)
+			return false;
+	return (e->group >> 63) != 0;
+}
+
+#define LOW (1ull << 63)
+
+static void
+test_low_priority(void **state)
+{
+	struct fetchq q;
+	struct fetchq_limits l = limits(8, 8, 8);
+	struct fetchq_entry w[6], c[4];
+	int64_t due;
+
+	(void)state;
+	memset(promoted, 0, sizeof promoted);
+	l.low_running = 3;
+	l.low_reserve = 2;
+	assert_int_equal(fetchq_init(&q, &l, 1), 0);
+	fetchq_set_low(&q, is_low);
+	for (int i = 0; i < 6; i++) {
+		entry(&w[i], LOW | (uint64_t)i, 0, 0);
+		fetchq_push(&q, &w[i]);
+	}
+	entry(&c[0], 100, 0, 0);
+	fetchq_push(&q, &c[0]);
+	/* the client's entry goes first, though it is the newest */
+	pop_expect(&q, 0, &c[0]);
+	assert_false(c[0].ran_low);
+	/* then low ones, oldest first, at most low_running of them */
+	pop_expect(&q, 0, &w[0]);
+	assert_true(w[0].ran_low);
+	pop_expect(&q, 0, &w[1]);
+	pop_expect(&q, 0, &w[2]);
+	assert_null(fetchq_pop(&q, 0, &due));
+	assert_int_equal(q.running_low, 3);
+	/* a client joins w[4]: it starts at once, ahead of w[3] */
+	promoted[0] = &w[4];
+	pop_expect(&q, 0, &w[4]);
+	assert_false(w[4].ran_low);
+	/* a low one ends: room for one more, but not into the reserve */
+	fetchq_done(&q, &w[0]);
+	assert_int_equal(q.running_low, 2);
+	for (int i = 1; i < 4; i++) {
+		entry(&c[i], 100 + (uint64_t)i, 0, 0);
+		fetchq_push(&q, &c[i]);
+	}
+	pop_expect(&q, 0, &c[1]);
+	pop_expect(&q, 0, &c[2]);
+	pop_expect(&q, 0, &c[3]);   /* clients may use the reserve */
+	assert_null(fetchq_pop(&q, 0, &due));   /* 7 running: w[3], w[5] would eat into the reserve */
+	fetchq_done(&q, &c[1]);
+	fetchq_done(&q, &c[2]);
+	fetchq_done(&q, &c[3]);
+	pop_expect(&q, 0, &w[3]);   /* 4 running: 4 + the reserve < 8 */
+	assert_null(fetchq_pop(&q, 0, &due));   /* low_running is 3 again */
+	/* counts come back to zero */
+	fetchq_done(&q, &w[1]);
+	fetchq_done(&q, &w[2]);
+	fetchq_done(&q, &w[3]);
+	fetchq_done(&q, &w[4]);
+	fetchq_done(&q, &c[0]);
+	assert_int_equal(q.running, 0);
+	assert_int_equal(q.running_low, 0);
+	pop_expect(&q, 0, &w[5]);
+	fetchq_done(&q, &w[5]);
+	fetchq_free(&q);
+}
+
+/* Here the low entries are the ones listed, whatever their group. */
+static const struct fetchq_entry *low_set[2];
+
+static bool in_low_set(const struct fetchq_entry *e)
+{
+	return e == low_set[0] || e == low_set[1];
+}
+
+/* A low entry running in a module does not hold back that module's
+ * client entries (per_group 1 here), but counts against later low ones. */
+static void
+test_low_in_group(void **state)
+{
+	struct fetchq q;
+	struct fetchq_limits l = limits(8, 1, 8);
+	struct fetchq_entry w, w2, c, c2;
+	int64_t due;
+
+	(void)state;
+	l.low_running = 4;
+	l.low_reserve = 1;
+	assert_int_equal(fetchq_init(&q, &l, 1), 0);
+	fetchq_set_low(&q, in_low_set);
+	entry(&w, 7, 0, 0);
+	entry(&w2, 7, 0, 0);
+	low_set[0] = &w;
+	low_set[1] = &w2;
+	fetchq_push(&q, &w);
+	fetchq_push(&q, &w2);
+	pop_expect(&q, 0, &w);
+	assert_null(fetchq_pop(&q, 0, &due));   /* w2: its group is full */
+	entry(&c, w.group, 0, 0);               /* a client, same module */
+	fetchq_push(&q, &c);
+	pop_expect(&q, 0, &c);
+	entry(&c2, w.group, 0, 0);
+	fetchq_push(&q, &c2);
+	assert_null(fetchq_pop(&q, 0, &due));   /* one client running there */
+	fetchq_done(&q, &w);
+	assert_null(fetchq_pop(&q, 0, &due));   /* still c: w2 and c2 wait */
+	fetchq_done(&q, &c);
+	pop_expect(&q, 0, &c2);                 /* the client first */
+	fetchq_done(&q, &c2);
+	pop_expect(&q, 0, &w2);
+	fetchq_done(&q, &w2);
+	assert_int_equal(q.running, 0);
+	fetchq_free(&q);
+}
+
+static void
+test_low_limits_for(void **state)
+{
+	struct fetchq_limits l;
+
+	(void)state;
+	l = fetchq_limits_for(1);
+	assert_int_equal(l.low_running, 1);
+	assert_int_equal(l.low_reserve, 0);
+	l = fetchq_limits_for(2);
+	assert_int_equal(l.low_running, 1);
+	assert_int_equal(l.low_reserve, 1);
+	l = fetchq_limits_for(256);
+	assert_int_equal(l.low_running, 128);
+	assert_int_equal(l.low_reserve, 64);
+}
+
 int
 main(void)
 {
@@ -582,6 +726,9 @@ main(void)
 		cmocka_unit_test(test_limits_for),
 		cmocka_unit_test(test_take_all),
 		cmocka_unit_test(test_many_groups),
+		cmocka_unit_test(test_low_priority),
+		cmocka_unit_test(test_low_in_group),
+		cmocka_unit_test(test_low_limits_for),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
