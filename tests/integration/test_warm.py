@@ -288,22 +288,40 @@ def test_warming_stops_at_caps():
 
 
 def test_excluded_never_warmed():
-    """A requirement matching -exclude is never fetched by warming."""
+    """A requirement matching -deny (refused) or -exclude (private: fetched
+    from its origin by the go command, only when a client asks) is never
+    fetched by warming: no upstream request, no go command."""
     t = Tree("exclude")
     t.add("example.com/private/secret", "v1.0.0")
+    t.add("example.com/denied/thing", "v1.0.0")
     t.add("example.com/public", "v1.0.0")
     t.add("example.com/top", "v1.0.0",
-          requires=[("example.com/private/secret", "v1.0.0"), ("example.com/public", "v1.0.0")])
-    d = D.start(t.up.url, WARM + ["-exclude", "example.com/private"], name="exclude-d")
+          requires=[("example.com/private/secret", "v1.0.0"), ("example.com/denied/thing", "v1.0.0"),
+                    ("example.com/public", "v1.0.0")])
+    # A stand-in go command: it answers `go version` (start-up) and logs
+    # anything else, so a regression is seen without reaching any origin.
+    fake_go = os.path.join(D.tmp, "fake-go")
+    log = fake_go + ".log"
+    with open(fake_go, "w") as f:
+        f.write('#!/bin/sh\nif [ "$1" = version ]; then echo "go version go1.19 fake"; exit 0; fi\n'
+                'echo "$*" >> %s\necho "fake go: refusing $*" >&2\nexit 1\n' % log)
+    os.chmod(fake_go, 0o755)
+    d = D.start(t.up.url, WARM + ["-exclude", "example.com/private", "-deny", "example.com/denied",
+                                  "-goBin", fake_go], name="exclude-d")
     eq(get(d.port, path("example.com/top", "v1.0.0", "mod")).status, 200, "top .mod")
     eq(get(d.port, path("example.com/top", "v1.0.0", "zip")).status, 200, "top .zip")
     time.sleep(0.5)
     warm_settled(d)
     check(path("example.com/public", "v1.0.0", "mod") in t.requested(), "public .mod not warmed")
-    eq(t.requested("private"), [], "upstream requests for the excluded module")
-    r = get(d.port, path("example.com/private/secret", "v1.0.0", "mod"))
-    eq(r.status, 404, "excluded module for a client")
-    check("excluded" in r.text(), "body: %r" % r.text())
+    eq(t.requested("private"), [], "upstream requests for the -exclude'd module")
+    eq(t.requested("denied"), [], "upstream requests for the -deny'd module")
+    m = metrics(d)
+    eq(sum(v for k, v in m.items() if k.startswith("goproxyd_direct_fetches_total")), 0,
+       "go commands started by warming")
+    check(not os.path.exists(log), "the go command ran for: %r" % (os.path.exists(log) and open(log).read()))
+    r = get(d.port, path("example.com/denied/thing", "v1.0.0", "mod"))
+    eq(r.status, 404, "denied module for a client")
+    check("-deny" in r.text(), "body: %r" % r.text())
 
 
 def test_warmed_missing_file_leaves_client_alone():
