@@ -44,6 +44,7 @@
 #include "httpget.h"
 #include "log.h"
 #include "metrics.h"
+#include "prefetch.h"
 #include "server.h"
 #include "store.h"
 #include "sumdburl.h"
@@ -363,6 +364,8 @@ int main(int argc, char **argv)
 		return verifycmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "gc") == 0)
 		return gccmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "prefetch") == 0)
+		return prefetch_main(argc - 1, argv + 1);
 	r = config_parse_args(&cfg, argc, argv, stdout, stderr);
 	if (r != CONFIG_RUN) {
 		config_free(&cfg);
