@@ -13,7 +13,7 @@ BINDIR  = $(PREFIX)/sbin
 MANDIR  = $(PREFIX)/share/man/man8
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-PKGS    = libmicrohttpd libcurl libcjson libzip libsystemd libcrypt
+PKGS    = libmicrohttpd libcurl libcjson libzip libsystemd libcrypt libarchive
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude \

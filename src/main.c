@@ -38,10 +38,12 @@
 #include "cache.h"
 #include "clock.h"
 #include "config.h"
+#include "exportcmd.h"
 #include "fetch.h"
 #include "flight.h"
 #include "gc.h"
 #include "httpget.h"
+#include "importcmd.h"
 #include "log.h"
 #include "metrics.h"
 #include "prefetch.h"
@@ -364,6 +366,10 @@ int main(int argc, char **argv)
 		return verifycmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "gc") == 0)
 		return gccmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "export") == 0)
+		return exportcmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "import") == 0)
+		return importcmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "prefetch") == 0)
 		return prefetch_main(argc - 1, argv + 1);
 	r = config_parse_args(&cfg, argc, argv, stdout, stderr);

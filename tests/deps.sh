@@ -3,7 +3,7 @@
 # installed.  As root it installs what is missing; otherwise it prints the
 # exact apt-get line and fails.
 set -eu
-BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev"
+BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev libarchive-dev"
 TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd"
 case "${1:-build}" in
 build) want=$BUILD ;;

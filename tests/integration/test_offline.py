@@ -402,6 +402,256 @@ def test_offline_list_and_latest_from_infos():
     client_flow(d, newdir("seeded-client"))
 
 
+# =================================================================== export / import
+
+def filled_cache(name):
+    """A cache prefetched from the app's go.mod through the fake sumdb, so
+    its lookups and tiles are cached too."""
+    base = newdir(name)
+    cache = os.path.join(base, "cache")
+    rc, out, err = prefetch(cache, [os.path.join(app_dir(base), "go.mod")])
+    eq(rc, 0, "prefetch status (%r %r)" % (out[-300:], err[-300:]))
+    return base, cache
+
+
+def export(cache, out, extra=(), gosums=()):
+    return goproxyd(["export", "-cacheDir", cache, "-sumdb", sumdb_spec(), "-o", out]
+                    + list(extra) + list(gosums))
+
+
+def import_(cache, bundle, sumdb=None, extra=()):
+    return goproxyd(["import", "-cacheDir", cache, "-sumdb", sumdb or C.db.vkey] + list(extra) + [bundle])
+
+
+def module_files(cache):
+    return {r: read(os.path.join(cache, r)) for r in all_files(cache)
+            if not r.startswith("sumdb/")}
+
+
+def bundle_names(path):
+    if path.endswith(".zst"):   # Python's tarfile reads no zstd: ask tar
+        p = subprocess.run(["tar", "--zstd", "-tf", path], stdout=subprocess.PIPE, timeout=60)
+        eq(p.returncode, 0, "tar --zstd -tf status")
+        return p.stdout.decode().splitlines()
+    with tarfile.open(path) as t:
+        return t.getnames()
+
+
+def rewrite_bundle(src, dst, change):
+    """Copies a bundle, with change(name, data) -> data applied to every
+    entry (the manifest included)."""
+    with tarfile.open(src) as t:
+        entries = [(m.name, t.extractfile(m).read()) for m in t.getmembers()]
+    with tarfile.open(dst, "w") as t:
+        for name, data in entries:
+            data = change(name, data)
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return dst
+
+
+def set_manifest(data, updates):
+    m = json.loads(data)
+    for f in m["files"]:
+        if f["path"] in updates:
+            f.update(updates[f["path"]])
+    return json.dumps(m).encode()
+
+
+def sha(data):
+    import hashlib
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+@timeout(300)
+@checked
+def test_export_import_then_offline_go():
+    base, cache = filled_cache("exp")
+    for name in ("bundle.tar.zst", "bundle.tar.gz"):
+        bundle = os.path.join(base, name)
+        rc, out, err = export(cache, bundle)
+        eq(rc, 0, "export %s status (%r)" % (name, err[-400:]))
+        check(re.search(r"^exported \d+ files, \d+ bytes, to ", out, re.M), "export output %r" % out)
+        names = bundle_names(bundle)
+        eq(names[0], "goproxyd-manifest.json", "first entry")
+        check(any("/lookup/" in n for n in names) and any("/tile/" in n for n in names),
+              "no records or tiles in %r" % names[:20])
+        check(not [n for n in names if ".goproxyd-tmp-" in n or "goproxyd-verified-tree" in n],
+              "temp or state files exported")
+        far = os.path.join(newdir("far-" + name.split(".")[-1]), "cache")
+        rc, out, err = import_(far, bundle)
+        eq(rc, 0, "import %s status (out %r err %r)" % (name, out[-600:], err[-300:]))
+        check(re.search(r"^imported \d+, unchanged 0, failed 0, conflicts 0$", out, re.M), "import output %r" % out)
+        eq(module_files(far), module_files(cache), "imported module files")
+        check(os.listdir(os.path.join(far, "sumdb", fakesumdb.DEFAULT_NAME, "lookup")), "no proofs stored")
+        eq(tmp_leftovers(far), [], "temp files left")
+        # importing again changes nothing
+        rc, out, _ = import_(far, bundle)
+        eq(rc, 0, "second import status")
+        check(re.search(r"^imported 0, unchanged \d+, failed 0, conflicts 0$", out, re.M), "second import %r" % out)
+    client_flow(offline_daemon(far), newdir("exp-client"))
+
+
+@checked
+def test_export_selection():
+    base, cache = filled_cache("sel")
+    gs = write_gosum(os.path.join(base, "go.sum"), {"%s v1.0.0" % MIXED, "%s v1.0.0/go.mod" % MIXED})
+    bundle = os.path.join(base, "mixed.tar")
+    eq(export(cache, bundle, gosums=[gs])[0], 0, "export status")
+    mods = sorted(n for n in bundle_names(bundle) if not n.startswith("sumdb/") and n != "goproxyd-manifest.json")
+    esc = mkmodules.escape(MIXED)
+    eq(mods, sorted(esc + s for s in ("/@latest", "/@v/list", "/@v/v1.0.0.info", "/@v/v1.0.0.mod", "/@v/v1.0.0.zip")),
+       "files exported for a go.sum")
+    lookups = [n for n in bundle_names(bundle) if "/lookup/" in n]
+    eq(lookups, ["sumdb/%s/lookup/%s@v1.0.0" % (fakesumdb.DEFAULT_NAME, esc)], "records exported")
+    bundle = os.path.join(base, "none.tar")
+    eq(export(cache, bundle, extra=["-since", "2999-01-01"])[0], 0, "export -since status")
+    eq(bundle_names(bundle), ["goproxyd-manifest.json"], "nothing is newer than 2999")
+    eq(export(cache, bundle, extra=["-since", "1h"])[0], 0, "export -since 1h status")
+    check(len(bundle_names(bundle)) > 20, "everything is newer than an hour ago")
+    rc, _, err = goproxyd(["export", "-cacheDir", cache])
+    eq(rc, 2, "export without -o")
+
+
+def expect_refused(far, out, rc, module, version, what):
+    eq(rc, 1, "%s: import status (out %r)" % (what, out[-800:]))
+    for k in ("info", "mod", "zip"):
+        check(not os.path.exists(cfile(far, module, version, k)),
+              "%s: %s@%s .%s stored" % (what, module, version, k))
+    eq(read(cfile(far, LIBA, "v1.1.0", "zip")), tree(LIBA, "v1.1.0", "zip"), "%s: other versions imported" % what)
+    eq(tmp_leftovers(far), [], "%s: temp files left" % what)
+
+
+@timeout(180)
+@checked
+def test_import_refuses_tampered_bundles():
+    base, cache = filled_cache("tamper")
+    good = os.path.join(base, "good.tar")
+    eq(export(cache, good)[0], 0, "export status")
+    zrel = mkmodules.rel(LIBB, "v1.0.0", "zip")
+    lrel = "sumdb/%s/lookup/%s@v1.0.0" % (fakesumdb.DEFAULT_NAME, mkmodules.escape(LIBB))
+    bad_zip = tampered_zip(LIBB, "v1.0.0")
+
+    def one_byte(name, data):
+        if name == zrel:
+            b = bytearray(data)
+            b[len(b) // 2] ^= 0x01
+            return bytes(b)
+        return data
+
+    def manifest_entry(name, data):
+        if name == "goproxyd-manifest.json":
+            return set_manifest(data, {zrel: {"sha256": "0" * 64}})
+        return data
+
+    def forged_lookup(name, data):
+        if name == zrel:
+            return bad_zip
+        if name == lrel:
+            return data.replace(mkmodules.zip_hash(tree(LIBB, "v1.0.0", "zip")).encode(),
+                                mkmodules.zip_hash(bad_zip).encode())
+        if name == "goproxyd-manifest.json":
+            with tarfile.open(good) as t:
+                lk = t.extractfile(lrel).read()
+            forged = lk.replace(mkmodules.zip_hash(tree(LIBB, "v1.0.0", "zip")).encode(),
+                                mkmodules.zip_hash(bad_zip).encode())
+            check(forged != lk, "lookup record has no zip hash line")
+            return set_manifest(data, {zrel: sha(bad_zip), lrel: sha(forged)})
+        return data
+
+    for what, change, reason in (("one changed byte in a zip", one_byte, "differs from the manifest"),
+                                 ("a changed manifest entry", manifest_entry, "differs from the manifest"),
+                                 ("a forged lookup record", forged_lookup, "checksum database record not proved")):
+        bundle = rewrite_bundle(good, os.path.join(base, "bad.tar"), change)
+        far = os.path.join(newdir("tamper-far"), "cache")
+        rc, out, err = import_(far, bundle)
+        expect_refused(far, out, rc, LIBB, "v1.0.0", what)
+        vrx = re.escape(mkmodules.rel(LIBB, "v1.0.0", "zip")[:-4]) + r"\.(mod|zip)"
+        check(re.search(r"^FAIL %s: .*%s" % (vrx, reason), out, re.M),
+              "%s: no FAIL line for libb@v1.0.0 with %r: %r" % (what, reason, out[-800:]))
+        check(not os.path.exists(os.path.join(far, lrel)), "%s: forged record stored" % what)
+
+
+@checked
+def test_import_conflict_and_list_merge():
+    base, cache = filled_cache("conflict")
+    bundle = os.path.join(base, "b.tar.zst")
+    eq(export(cache, bundle)[0], 0, "export status")
+    far = os.path.join(newdir("conflict-far"), "cache")
+    other_info = b'{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}'
+    for rel, data in ((mkmodules.rel(LIBA, "v1.0.0", "info"), other_info),
+                      (mkmodules.rel(LIBA, kind="list"), b"v0.9.0\n")):
+        os.makedirs(os.path.dirname(os.path.join(far, rel)), exist_ok=True)
+        with open(os.path.join(far, rel), "wb") as f:
+            f.write(data)
+    rc, out, _ = import_(far, bundle)
+    eq(rc, 1, "status with a conflict (out %r)" % out[-600:])
+    check(re.search(r"^CONFLICT %s: " % re.escape(mkmodules.rel(LIBA, "v1.0.0", "info")), out, re.M),
+          "no CONFLICT line: %r" % out)
+    eq(read(cfile(far, LIBA, "v1.0.0", "info")), other_info, "conflicting file overwritten")
+    check(not os.path.exists(cfile(far, LIBA, "v1.0.0", "zip")), "rest of the conflicting version stored")
+    eq(read(cfile(far, LIBA, kind="list")), b"v0.9.0\nv1.0.0\nv1.1.0\n", "merged list")
+
+
+@checked
+def test_import_gosum_when_verification_off():
+    base, cache = filled_cache("gosum")
+    bundle = os.path.join(base, "b.tar")
+    eq(export(cache, bundle)[0], 0, "export status")
+    far = os.path.join(newdir("gosum-far"), "cache")
+    rc, out, err = import_(far, bundle, sumdb="off")
+    eq(rc, 1, "status with -sumdb off and no -gosum")
+    check("not verified" in out, "reason %r %r" % (out[-400:], err[-400:]))
+    check(not os.path.exists(cfile(far, LIBA, "v1.1.0", "zip")), "unverified zip stored")
+    gs = write_gosum(os.path.join(base, "go.sum"))
+    rc, out, _ = import_(far, bundle, sumdb="off", extra=["-gosum", gs])
+    eq(rc, 0, "status with -gosum (out %r)" % out[-600:])
+    eq(read(cfile(far, LIBA, "v1.1.0", "zip")), tree(LIBA, "v1.1.0", "zip"), "zip after -gosum import")
+
+
+@timeout(300)
+@checked
+def test_import_while_daemon_serves():
+    base, cache = filled_cache("live")
+    bundle = os.path.join(base, "b.tar.zst")
+    eq(export(cache, bundle)[0], 0, "export status")
+    far = os.path.join(newdir("live-far"), "cache")
+    os.makedirs(far)
+    d = offline_daemon(far)
+    zpath = "/" + mkmodules.rel(LIBA, "v1.1.0", "zip")
+    eq(get(d.port, zpath).status, 404, "before the import")
+    stop = []
+    seen = {"200": 0, "404": 0}
+    errors = []
+
+    def reader():
+        deadline = time.time() + 60
+        while not stop and time.time() < deadline:
+            r = get(d.port, zpath)
+            if r.status == 200:
+                seen["200"] += 1
+                if r.body != tree(LIBA, "v1.1.0", "zip"):
+                    errors.append("a partial or wrong zip was served (%d bytes)" % len(r.body))
+            elif r.status == 404:
+                seen["404"] += 1
+            else:
+                errors.append("status %d" % r.status)
+    import threading
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        rc, out, _ = import_(far, bundle)
+        time.sleep(0.2)
+    finally:
+        stop.append(1)
+        th.join(70)
+    eq(rc, 0, "import status (out %r)" % out[-500:])
+    eq(errors, [], "reader errors")
+    check(seen["200"] > 0, "the reader never saw the imported zip: %r" % seen)
+    client_flow(d, newdir("live-client"))
+
+
 TESTS = [
     test_prefetch_gomod_graph_then_offline_go,
     test_prefetch_gosum_stdin_and_module_args,
@@ -410,6 +660,12 @@ TESTS = [
     test_prefetch_progress_on_a_pipe,
     test_prefetch_progress_on_a_terminal,
     test_offline_list_and_latest_from_infos,
+    test_export_import_then_offline_go,
+    test_export_selection,
+    test_import_refuses_tampered_bundles,
+    test_import_conflict_and_list_merge,
+    test_import_gosum_when_verification_off,
+    test_import_while_daemon_serves,
 ]
 
 if __name__ == "__main__":
