@@ -661,10 +661,10 @@ static int pick_latest(int dfd, char *best, size_t n)
 		if (mp_unescape_version(esc, v, sizeof v) != NULL || !mp_is_canonical(v))
 			continue;
 		r = latest_rank(v);
-		if (r > rank || (r == rank && mp_semver_compare(v, bestv) > 0)) {
+		if (len < n && (r > rank || (r == rank && mp_semver_compare(v, bestv) > 0))) {
 			rank = r;
-			snprintf(bestv, sizeof bestv, "%s", v);
-			snprintf(best, n, "%s", de->d_name);
+			memcpy(bestv, v, strlen(v) + 1);
+			memcpy(best, de->d_name, len + 1);
 		}
 	}
 	closedir(d);

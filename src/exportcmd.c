@@ -420,7 +420,8 @@ int exportcmd_main(int argc, char **argv)
 	run.root_len = strlen(cache_root());
 	r = 1;
 	if (nftw(cache_root(), visit, 32, FTW_PHYS) == 0 && !run.failed && add_tiles() == 0) {
-		qsort(run.files, run.n, sizeof *run.files, cmp_file);
+		if (run.n > 1)
+			qsort(run.files, run.n, sizeof *run.files, cmp_file);
 		drop_duplicates();
 		r = export_files() == 0 ? 0 : 1;
 	} else

@@ -446,7 +446,8 @@ static void merge_list(const char *rel, struct cache_tmp *t, uint64_t size)
 		fail(rel, "cannot merge the list");
 		goto done;
 	}
-	qsort(l.v, l.n, sizeof *l.v, cmp_version);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof *l.v, cmp_version);
 	for (size_t i = 0; i < l.n; i++)
 		if (i == 0 || strcmp(l.v[i], l.v[i - 1]) != 0)
 			o += (size_t)sprintf(out + o, "%s\n", l.v[i]);
