@@ -63,6 +63,7 @@ test_store_DEPS   = store workq cache flight validate gomod log modpath route tl
 test_gomod_DEPS   = gomod modpath text
 test_validate_DEPS = validate gomod modpath text
 test_range_DEPS   = range
+test_gosum_DEPS   = gosum bundle modpath text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \
