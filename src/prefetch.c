@@ -39,6 +39,7 @@ struct item {
 	bool follow;               /* a .mod whose requirements join the graph */
 	bool resolve;              /* an @latest whose version becomes a target */
 	bool cached;               /* answered from the cache, not fetched */
+	bool ok;                   /* finished, and the file is in the cache */
 	struct fetch_result res;   /* once done */
 };
 
@@ -97,6 +98,23 @@ static struct item *add_file(const char *raw)
 	return it;
 }
 
+static void follow(struct item *it, int fd);
+
+/* A known file asked for again, maybe now to be followed: a file already
+ * in the cache is followed at once. */
+static void upgrade(struct item *it, bool follow_mod, bool resolve)
+{
+	bool more = (follow_mod && !it->follow) || (resolve && !it->resolve);
+	struct cache_entry e;
+
+	it->follow |= follow_mod;
+	it->resolve |= resolve;
+	if (more && it->ok && cache_open(it->key, &e) == 0) {
+		follow(it, e.ce_fd);
+		close(e.ce_fd);
+	}
+}
+
 static int add_module(const char *path, bool latest_resolves)
 {
 	char esc[MP_PATH_MAX], raw[MP_PATH_MAX + 32];
@@ -110,7 +128,7 @@ static int add_module(const char *path, bool latest_resolves)
 	snprintf(raw, sizeof raw, "/%s/@latest", esc);
 	if ((it = add_file(raw)) == NULL)
 		return -1;
-	it->resolve |= latest_resolves;
+	upgrade(it, false, latest_resolves);
 	return 0;
 }
 
@@ -132,7 +150,7 @@ static int add_version(const char *path, const char *version, unsigned want, boo
 		snprintf(raw, sizeof raw, "/%s/@v/%s.%s", esc, escv, ext[i]);
 		if ((it = add_file(raw)) == NULL)
 			return -1;
-		it->follow |= follow && i == 1;
+		upgrade(it, follow && i == 1, false);
 	}
 	return add_module(path, false);
 }
@@ -385,6 +403,7 @@ static void complete(struct item *it)
 		run.fetched++;
 		run.bytes += it->res.size;
 	}
+	it->ok = true;
 	if (it->follow || it->resolve)
 		follow(it, it->res.res_fd);
 out:

@@ -274,6 +274,37 @@ def test_prefetch_gosum_is_a_trust_anchor():
     eq(tmp_leftovers(cache), [], "temp files left")
 
 
+@checked
+def test_prefetch_exclude_and_a_serving_daemon():
+    base = newdir("shared")
+    cache = os.path.join(base, "cache")
+    os.makedirs(cache)
+    d = Daemon(cache, C.up.url, ["-sumdb", sumdb_spec()])
+    C.daemons.append(d)
+    d.start()
+    # the daemon fetches some of the same files while prefetch runs
+    import threading
+    got = []
+    th = threading.Thread(target=lambda: got.extend(
+        get(d.port, "/" + mkmodules.rel(m, v, k)).status
+        for m, v in mkmodules.APP_GO_MOD_REQUIRES for k in ("zip", "mod", "info")))
+    th.start()
+    rc, out, err = prefetch(cache, [os.path.join(app_dir(base), "go.mod"), mkmodules.PRIVATE_MODULE + "@v1.0.0"],
+                            extra=["-exclude", "example.com/private"])
+    th.join(60)
+    eq(rc, 1, "status with an excluded module (out %r)" % out[-600:])
+    fails = [l for l in out.splitlines() if l.startswith("FAIL ")]
+    check(fails and all(mkmodules.PRIVATE_MODULE in l and "excluded" in l for l in fails),
+          "FAIL lines %r" % fails)
+    eq(got, [200] * len(got), "daemon answers while prefetch ran")
+    check(len(got) == 3 * len(mkmodules.APP_GO_MOD_REQUIRES), "reader finished")
+    for m, v in mkmodules.APP_GO_MOD_REQUIRES:
+        eq(read(cfile(cache, m, v, "zip")), tree(m, v, "zip"), "%s@%s zip" % (m, v))
+    check(not os.path.exists(os.path.join(cache, mkmodules.escape(mkmodules.PRIVATE_MODULE))),
+          "excluded module fetched")
+    eq(tmp_leftovers(cache), [], "temp files left")
+
+
 @timeout(120)
 @checked
 def test_prefetch_one_file_stalled():
@@ -656,6 +687,7 @@ TESTS = [
     test_prefetch_gomod_graph_then_offline_go,
     test_prefetch_gosum_stdin_and_module_args,
     test_prefetch_gosum_is_a_trust_anchor,
+    test_prefetch_exclude_and_a_serving_daemon,
     test_prefetch_one_file_stalled,
     test_prefetch_progress_on_a_pipe,
     test_prefetch_progress_on_a_terminal,
