@@ -9,6 +9,8 @@
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
  *   metrics, log, workq, clock: leaves that every layer may use.
+ * Subcommands (argv[1]) start only what they need: verify, gc, prefetch
+ * (the fetch pipeline without the serving threads), export and import.
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
  * takes the config it needs and keeps it: the cache, httpget (libcurl),
