@@ -14,7 +14,7 @@ BINDIR  = $(PREFIX)/sbin
 MANDIR  = $(PREFIX)/share/man/man8
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-PKGS    = libmicrohttpd libcurl libcjson libzip libsystemd libcrypt
+PKGS    = libmicrohttpd libcurl libcjson libzip libsystemd libcrypt libarchive
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude \
@@ -67,6 +67,7 @@ test_range_DEPS   = range
 test_clients_DEPS = clients log text
 test_direct_DEPS  = direct cache workq log metrics validate gomod config proxylist glob units addr \
                     route modpath tlog note text unicode
+test_gosum_DEPS   = gosum bundle modpath text
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

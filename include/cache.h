@@ -129,4 +129,11 @@ void cache_set_usage(uint64_t files, uint64_t bytes);
  * fetched.  *body is malloc'd (caller frees); -ENOENT if there are none. */
 int cache_list_from_infos(const char *esc_path, char **body, size_t *len);
 
+/* An @latest answer from the cache alone: the cached .info of the highest
+ * release, else prerelease, else pseudo-version (the go command's order),
+ * for -proxy off and /cached-only/ when no @latest was ever fetched.
+ * *body is malloc'd (caller frees); -ENOENT if no .info is cached. */
+#define CACHE_INFO_MAX (64u << 10)
+int cache_latest_from_infos(const char *esc_path, char **body, size_t *len);
+
 #endif

@@ -75,6 +75,24 @@ enum {
 /* Sets every default, then applies argv[1..argc-1]. Returns CONFIG_*. */
 int config_parse_args(struct config *cfg, int argc, char **argv,
                       FILE *out, FILE *err);
+/* A subcommand's own flags (each takes a value), tried before the daemon's:
+ * set(arg, value) returns NULL or a one-line reason. */
+struct config_cmdflag {
+	const char *name;
+	const char *(*set)(void *arg, const char *value);
+};
+struct config_cmdflags {
+	const char *cmd;                     /* "prefetch", for messages */
+	const struct config_cmdflag *flags;
+	size_t n;
+	void *arg;
+};
+/* config_parse_args() for a subcommand: also takes cf's flags (cf may be
+ * NULL) and, when first_arg is not NULL, stops at the first argument that
+ * is not a flag (Go's flag.Args()) and stores its index there instead of
+ * refusing it. */
+int config_parse_cmd(struct config *cfg, int argc, char **argv, FILE *out, FILE *err,
+                     const struct config_cmdflags *cf, int *first_arg);
 void config_free(struct config *cfg);
 void config_usage(FILE *out);
 /* Does anything need the go command: a "direct" -proxy entry or -exclude? */

@@ -76,9 +76,10 @@ enum MHD_Result respond_file(struct reply *rp, const struct request *req, struct
  * not kept there or the request has a Range. */
 bool respond_hot(struct reply *rp, const char *key);
 
-/* An @v/list built from the cached .info files of req's module, for a
- * seeded cache that never fetched one; MHD_NO if there are none. */
-enum MHD_Result respond_built_list(struct reply *rp, const struct request *req,
+/* An @v/list (or, for REQ_LATEST, an @latest answer) built from the
+ * cached .info files of req's module, for a seeded cache that never
+ * fetched one; MHD_NO if there are none. */
+enum MHD_Result respond_built(struct reply *rp, const struct request *req,
                                    enum metric_cache o);
 
 #endif

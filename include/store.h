@@ -31,6 +31,15 @@ enum store_outcome { STORE_FINISHED, STORE_REJECTED };
 
 typedef void (*store_done_fn)(void *arg, enum store_outcome o, const char *reason);
 
+/* An extra check of every fetched answer, after validation and before
+ * checksum-database verification (`goproxyd prefetch` anchors .mod/.zip to
+ * a go.sum with it; the daemon sets none).  It reads the temp file on fd
+ * (pread, offsets its own) and returns NULL, or a reason (which it may
+ * write to buf[0..n)): the answer is then STORE_REJECTED.  Runs on a disk
+ * thread; set it before the first fetch. */
+typedef const char *(*store_check_fn)(const struct request *r, int fd, char *buf, size_t n);
+void store_set_check(store_check_fn fn);
+
 /* The disk pool (call after cache_init and verify_start). */
 int store_start(void);
 /* Stores what is queued, then joins the pool; call after verify_stop(). */

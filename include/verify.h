@@ -51,6 +51,17 @@ int verify_hash(const struct request *r, int fd, char *out, char *reason, size_t
  * runs on a verifier thread, or on the caller's if the pool is stopping. */
 void verify_submit(const struct request *r, int fd, verify_done_fn done, void *arg);
 
+/* Answers the database's requests from elsewhere than the network:
+ * fn(arg, name, rest, &data, &len) returns 0 with a malloc'd copy of the
+ * answer to "<database URL>/<rest>" (rest: "lookup/..." or "tile/..."),
+ * or -1 for "not there" (a 404).  For `goproxyd import`, whose proofs
+ * travel in the bundle; the proofs are checked exactly as fetched ones,
+ * and stored in the cache only once they hold.  Set it before any check
+ * (not while the verifier pool runs); NULL restores the network. */
+typedef int (*verify_source_fn)(void *arg, const char *name, const char *rest, char **data,
+                                size_t *len);
+void verify_set_source(verify_source_fn fn, void *arg);
+
 /* Files rejected so far. */
 uint64_t verify_rejected(void);
 

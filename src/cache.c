@@ -630,3 +630,74 @@ int cache_list_from_infos(const char *esc_path, char **body, size_t *len)
 	vlist_free(&l);
 	return r;
 }
+
+/* --- @latest answered from cached .info files ------------------------------ */
+
+/* The go command's preference for @latest: a release, else a
+ * prerelease, else a pseudo-version. */
+static int latest_rank(const char *v)
+{
+	return mp_is_pseudo(v) ? 0 : strchr(v, '-') ? 1 : 2;
+}
+
+/* The cached "<esc version>.info" name of the version @latest means. */
+static int pick_latest(int dfd, char *best, size_t n)
+{
+	char esc[MP_VERSION_MAX], v[MP_VERSION_MAX], bestv[MP_VERSION_MAX] = "";
+	struct dirent *de;
+	DIR *d = fdopendir(dfd);
+	int rank = -1;
+
+	if (d == NULL) {
+		close(dfd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		int r;
+
+		if (len <= 5 || len - 5 >= sizeof esc || strcmp(de->d_name + len - 5, ".info") != 0)
+			continue;
+		memcpy(esc, de->d_name, len - 5);
+		esc[len - 5] = '\0';
+		if (mp_unescape_version(esc, v, sizeof v) != NULL || !mp_is_canonical(v))
+			continue;
+		r = latest_rank(v);
+		if (len < n && (r > rank || (r == rank && mp_semver_compare(v, bestv) > 0))) {
+			rank = r;
+			memcpy(bestv, v, strlen(v) + 1);
+			memcpy(best, de->d_name, len + 1);
+		}
+	}
+	closedir(d);
+	return rank < 0 ? -ENOENT : 0;
+}
+
+int cache_latest_from_infos(const char *esc_path, char **body, size_t *len)
+{
+	char key[CACHE_KEY_MAX], name[MP_VERSION_MAX + 8];
+	struct cache_entry e;
+	ssize_t got;
+	int fd, r = fmt_key(key, sizeof key, "%s/@v", esc_path);
+
+	if (r < 0)
+		return r;
+	if ((fd = open_key(key, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((r = pick_latest(fd, name, sizeof name)) < 0)
+		return r;
+	if ((r = fmt_key(key, sizeof key, "%s/@v/%s", esc_path, name)) < 0 || (r = cache_open(key, &e)) < 0)
+		return r;
+	if (e.size > CACHE_INFO_MAX || (*body = malloc(e.size + 1)) == NULL) {
+		close(e.ce_fd);
+		return -EFBIG;
+	}
+	got = pread(e.ce_fd, *body, e.size, 0);
+	close(e.ce_fd);
+	if (got != (ssize_t)e.size) {
+		free(*body);
+		return -EIO;
+	}
+	*len = e.size;
+	return 0;
+}

@@ -9,7 +9,8 @@
  * Every string a struct config points to is heap-allocated and owned by
  * it.  Setters and grammars return NULL on success or a one-line reason.
  * Thread: start-up, on the main thread (main, `goproxyd gc`, `goproxyd
- * verify`); nothing here runs once the daemon serves.
+ * verify`, `prefetch`, `export`, `import`); nothing here runs once the
+ * daemon serves.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -559,10 +560,44 @@ config_usage(FILE *out)
  * flag.FlagSet.parseOne for an argument known to start with '-' and to be
  * neither "-" nor "--".  *i indexes the next argument.
  */
+static const struct config_cmdflag *
+cmdflag_lookup(const struct config_cmdflags *cf, const char *name, size_t n)
+{
+	for (size_t k = 0; cf && k < cf->n; k++)
+		if (strlen(cf->flags[k].name) == n && memcmp(cf->flags[k].name, name, n) == 0)
+			return &cf->flags[k];
+	return NULL;
+}
+
+/* A subcommand's own flag: always takes a value. */
+static int
+parse_cmdflag(const struct config_cmdflags *cf, const struct config_cmdflag *c,
+    const char *eq, int argc, char **argv, int *i, FILE *err)
+{
+	const char *val, *why;
+
+	if (eq != NULL)
+		val = eq + 1;
+	else if (*i < argc && argv[*i] != NULL)
+		val = argv[(*i)++];
+	else {
+		fprintf(err, "goproxyd %s: flag needs an argument: -%s\n", cf->cmd, c->name);
+		return CONFIG_EXIT_USAGE;
+	}
+	if ((why = c->set(cf->arg, val)) != NULL) {
+		fprintf(err, "goproxyd %s: invalid value ", cf->cmd);
+		fput_value(err, val);
+		fprintf(err, " for flag -%s: %s\n", c->name, why);
+		return CONFIG_EXIT_USAGE;
+	}
+	return CONFIG_RUN;
+}
+
 static int
 parse_one(struct config *cfg, const char *arg, int argc, char **argv,
-    int *i, bool *version, FILE *out, FILE *err)
+    int *i, bool *version, FILE *out, FILE *err, const struct config_cmdflags *cf)
 {
+	const struct config_cmdflag *c;
 	const struct flag *f;
 	const char *name = arg + 1, *eq, *val, *why;
 	char buf[128];
@@ -578,6 +613,8 @@ parse_one(struct config *cfg, const char *arg, int argc, char **argv,
 	}
 	eq = strchr(name + 1, '=');
 	n = eq ? (size_t)(eq - name) : strlen(name);
+	if ((c = cmdflag_lookup(cf, name, n)) != NULL)
+		return parse_cmdflag(cf, c, eq, argc, argv, i, err);
 	if ((f = flag_lookup(name, n)) == NULL) {
 		if (span_is(name, name + n, "h") ||
 		    span_is(name, name + n, "help")) {
@@ -625,6 +662,13 @@ int
 config_parse_args(struct config *cfg, int argc, char **argv, FILE *out,
     FILE *err)
 {
+	return config_parse_cmd(cfg, argc, argv, out, err, NULL, NULL);
+}
+
+int
+config_parse_cmd(struct config *cfg, int argc, char **argv, FILE *out,
+    FILE *err, const struct config_cmdflags *cf, int *first_arg)
+{
 	bool version = false;
 	int i = 1, rc = CONFIG_RUN;
 	const char *a;
@@ -637,12 +681,14 @@ config_parse_args(struct config *cfg, int argc, char **argv, FILE *out,
 		if (strcmp(a, "--") == 0)
 			break;
 		if ((rc = parse_one(cfg, a, argc, argv, &i, &version, out,
-		    err)) != CONFIG_RUN)
+		    err, cf)) != CONFIG_RUN)
 			goto done;
 	}
 	if (version) {
 		fputs("goproxyd " GOPROXYD_VERSION "\n", out);
 		rc = CONFIG_EXIT_OK;
+	} else if (first_arg != NULL) {
+		*first_arg = i;
 	} else if (i < argc && argv[i] != NULL) {
 		fputs("goproxyd: unexpected argument ", err);
 		fput_quoted(err, argv[i], strlen(argv[i]));

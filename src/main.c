@@ -10,6 +10,8 @@
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
  *   metrics, log, workq, clock: leaves that every layer may use.
+ * Subcommands (argv[1]) start only what they need: verify, gc, prefetch
+ * (the fetch pipeline without the serving threads), export and import.
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
  * takes the config it needs and keeps it: the cache, httpget (libcurl),
@@ -42,12 +44,15 @@
 #include "clock.h"
 #include "config.h"
 #include "direct.h"
+#include "exportcmd.h"
 #include "fetch.h"
 #include "flight.h"
 #include "gc.h"
 #include "httpget.h"
+#include "importcmd.h"
 #include "log.h"
 #include "metrics.h"
+#include "prefetch.h"
 #include "server.h"
 #include "store.h"
 #include "sumdburl.h"
@@ -394,6 +399,12 @@ int main(int argc, char **argv)
 		return verifycmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "gc") == 0)
 		return gccmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "export") == 0)
+		return exportcmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "import") == 0)
+		return importcmd_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "prefetch") == 0)
+		return prefetch_main(argc - 1, argv + 1);
 	r = config_parse_args(&cfg, argc, argv, stdout, stderr);
 	if (r != CONFIG_RUN) {
 		config_free(&cfg);

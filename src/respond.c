@@ -303,14 +303,15 @@ bool respond_hot(struct reply *rp, const char *key)
 	return true;
 }
 
-enum MHD_Result respond_built_list(struct reply *rp, const struct request *req,
+enum MHD_Result respond_built(struct reply *rp, const struct request *req,
                                    enum metric_cache o)
 {
 	struct MHD_Response *r;
 	char *body;
 	size_t len;
 
-	if (cache_list_from_infos(req->esc_path, &body, &len) < 0)
+	if ((req->kind == REQ_LATEST ? cache_latest_from_infos(req->esc_path, &body, &len)
+	                             : cache_list_from_infos(req->esc_path, &body, &len)) < 0)
 		return MHD_NO;
 	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {

@@ -94,7 +94,7 @@ static enum MHD_Result answer_failed(struct ctx *x, const char *reason)
 		log_warn("serving stale %s: upstream failed: %s", key, reason);
 		return respond_file(&x->rp, x->req, &e, x->req->immutable ? MC_HIT : MC_STALE, NULL);
 	}
-	if (x->req->kind == REQ_LIST && respond_built_list(&x->rp, x->req, MC_STALE) == MHD_YES)
+	if (x->req->kind == REQ_LIST && respond_built(&x->rp, x->req, MC_STALE) == MHD_YES)
 		return MHD_YES;
 	return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "upstream error: %s", reason);
 }
@@ -135,8 +135,8 @@ static enum MHD_Result answer_offline_miss(struct ctx *x)
 {
 	bool cached_only = x->req->cached_only;
 
-	if (x->req->kind == REQ_LIST &&
-	    respond_built_list(&x->rp, x->req, cached_only ? MC_STALE : MC_HIT) == MHD_YES)
+	if ((x->req->kind == REQ_LIST || x->req->kind == REQ_LATEST) &&
+	    respond_built(&x->rp, x->req, cached_only ? MC_STALE : MC_HIT) == MHD_YES)
 		return MHD_YES;
 	return respond_error(&x->rp, MHD_HTTP_NOT_FOUND, "not found: %s is not cached and %s",
 	                     x->req->path, cached_only ? "was asked for under /cached-only/"

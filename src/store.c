@@ -35,6 +35,7 @@ struct item {
 };
 
 static struct workq *disk;
+static store_check_fn extra_check;   /* store_set_check(): set before any fetch */
 
 /* Ends the flight with one outcome; takes ownership of fd. */
 static void finish(struct item *it, enum fetch_status st, int fd, const char *reason)
@@ -201,8 +202,14 @@ static void store_task(void *arg)
 		after_verify(it);
 		return;
 	}
-	if ((bad = check_body(it)) != NULL) {
-		snprintf(why, sizeof why, "%.300s: %s", it->origin, bad);
+	bad = check_body(it);
+	if (bad == NULL && extra_check != NULL)
+		bad = extra_check(&it->flight->req, it->tmp.tmp_fd, why, sizeof why);
+	if (bad != NULL) {
+		char line[REASON_MAX];
+
+		snprintf(line, sizeof line, "%.300s: %.200s", it->origin, bad);
+		snprintf(why, sizeof why, "%s", line);
 		log_warn("rejected %s", why);
 		cache_tmp_discard(&it->tmp);
 		done(it, STORE_REJECTED, why);
@@ -232,6 +239,11 @@ void store_submit(struct flight *f, struct cache_tmp *tmp, uint64_t size, const 
 	snprintf(it->origin, sizeof it->origin, "%s", origin);
 	if (disk == NULL || workq_submit(disk, store_task, it) < 0)
 		store_task(it);   /* stopping: store it on this thread */
+}
+
+void store_set_check(store_check_fn fn)
+{
+	extra_check = fn;
 }
 
 int store_start(void)

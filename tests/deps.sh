@@ -3,7 +3,7 @@
 # installed.  As root it installs what is missing; otherwise it prints the
 # exact apt-get line and fails.
 set -eu
-BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev"
+BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev libarchive-dev"
 TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd"
 # make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer), python3
 # for the generated seeds.

@@ -13,11 +13,12 @@ owns the temp dir.  Settings (environment):
   BENCH_MODULES=50     modules in the cold-miss graph (workload 5)
   BENCH_FAR_MS=100     upstream delay of workload 5's far variant (5b: every
                        answer that late; goproxyd with and without -warm)
-  BENCH_ONLY=LIST      run only these phases (hits,graph,far,huge); a partial
+  BENCH_ONLY=LIST      run only these phases (hits,graph,far,offline,huge); a partial
                        run prints its tables and results.json but writes no docs
   BENCH_HUGE_MIB=100   size of the cold zip (workload 6)
   BENCH_CLIENTS=100    concurrent clients for workload 6
   BENCH_PROFILE=0|1    perf stat/record pass on hits (default 1, quick 0)
+  BENCH_DELAY_MS=100   upstream delay of the offline workload (offline.py)
   BENCH_MAX_SECONDS=N  hard budget: later rounds are skipped past it (1500)
   BENCH_DOCS=DIR       where benchmarks.md/.png go (default docs/)
   GOPROXYD=PATH        the binary (default ./goproxyd)
@@ -50,6 +51,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import offline  # noqa: E402  (the offline workload, issue #17)
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -1267,6 +1270,9 @@ def targets(res, rows):
         t.append(("cold graph ≤ 1.2× direct", "%.2f× (%.2f–%.2f)" % (med(ratios), min(ratios), max(ratios)),
                   med(ratios) <= 1.2))
     t.extend(far_targets(res))
+    if res.get("offline"):
+        sp = offline.speedup(res["offline"])
+        t.append(("prefetch ≥ 3× faster than go mod download (upstream +100 ms)", "%.1f×" % sp, sp >= 3))
     per_file = [x["max_per_file"] for x in gr] + [x["upstream_requests"] for x in hg]
     if per_file:
         t.append(("one upstream request per file (graph: max per file; 100 MiB zip)",
@@ -1478,6 +1484,7 @@ def phase(name):
 def report(res, tmp, docs):
     """Tables, targets, png and markdown from a results dict."""
     table_md, rows = tables(res)
+    table_md += offline.markdown(res.get("offline"))
     tg = targets(res, rows)
     limits = ""
     lp = os.path.join(HERE, "limits.md")
@@ -1623,6 +1630,12 @@ def main():
             phase_graph(tmp, up, appdir, res)
         if phase("far"):
             phase_graph_far(tmp, up, appdir, res)
+        if phase("offline"):
+            if over_budget():
+                res["skipped"].append("offline workload")
+            else:
+                log("offline workload: prefetch vs go mod download, export/import vs tar")
+                res["offline"] = offline.run(tmp, BIN, updir, appdir, ROUNDS, log)
         if phase("huge"):
             ngx = start_nginx(tmp, cache, updir)
             phase_huge(tmp, up, ngx, files["huge"], res)

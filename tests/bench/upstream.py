@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fast, counting fake GOPROXY upstream for the benchmark (stdlib only).
 
-    upstream.py ROOT --port-file FILE
+    upstream.py ROOT --port-file FILE [--delay-ms N]
 
 Serves ROOT (GOPROXY layout, see mkgraph.py) on 127.0.0.1 with HTTP/1.1
 keep-alive, one thread per connection, file bodies sent with sendfile(2).
@@ -11,7 +11,8 @@ Every request for a path outside /_ is counted:
     POST /_delay   -> body: milliseconds every later answer waits before it
                       is sent (a far upstream; 0 = none, at most 10000)
 Writes the chosen port to FILE (atomically) once listening; exits on
-SIGTERM/SIGINT.
+SIGTERM/SIGINT.  --delay-ms N answers every counted request N ms late (a
+distant upstream: the offline workload's prefetch against go mod download).
 """
 
 import argparse
@@ -110,11 +111,12 @@ def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
     ap.add_argument("--port-file", required=True)
+    ap.add_argument("--delay-ms", type=int, default=0)
     a = ap.parse_args(argv)
     srv = Server(("127.0.0.1", 0), Handler)
     srv.root = os.path.realpath(a.root)
     srv.counts = {}
-    srv.delay = 0.0
+    srv.delay = max(0, min(a.delay_ms, 10000)) / 1000.0
     srv.lock = threading.Lock()
     tmp = a.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -691,6 +691,43 @@ def test_cache_walkers_skip_the_go_gopath():
           "goproxyd gc removed the go command's tree: %s" % r.stdout.decode()[-300:])
 
 
+def test_prefetch_and_export_private_module():
+    """`goproxyd prefetch -exclude` fetches a private module with the go
+    command, as the daemon does; `export` bundles those cache files and
+    nothing of the go command's own tree."""
+    C.n += 1
+    base = os.path.join(C.tmp, "pf%02d" % C.n)
+    cache = os.path.join(base, "cache")
+    os.makedirs(cache)
+    binary = Daemon(base, None).binary
+    runs = go_runs(LIB)
+    env = dict(os.environ, HOME=C.home, PATH=C.bin + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+    r = subprocess.run([binary, "prefetch", "-cacheDir", cache, "-proxy", C.up.url, "-exclude", HOST,
+                        "-goBin", os.path.join(C.bin, "gowrap"), LIB + "@v1.0.0"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=300)
+    out = r.stdout.decode()
+    eq(r.returncode, 0, "prefetch status (out %r, err %r)" % (out[-600:], r.stderr.decode()[-600:]))
+    check("failed 0" in out, "summary: %r" % out[-300:])
+    for k in ("info", "mod", "zip"):
+        check(os.path.isfile(os.path.join(cache, mkmodules.rel(LIB, "v1.0.0", k))), "%s not cached" % k)
+    check(os.path.isfile(os.path.join(cache, mkmodules.rel(LIB, kind="list"))), "@v/list not cached")
+    names = zip_names(open(os.path.join(cache, mkmodules.rel(LIB, "v1.0.0", "zip")), "rb").read())
+    check(LIB + "@v1.0.0/lib.go" in names, "zip entries %r" % names)
+    check(os.path.isdir(os.path.join(cache, ".goproxyd-direct", "gopath", "pkg", "mod", "cache", "vcs")),
+          "the go command did not run under the cache's .goproxyd-direct")
+    check(go_runs(LIB) > runs, "no go command run for %s" % LIB)
+    bundle = os.path.join(base, "b.tar")
+    r = subprocess.run([binary, "export", "-cacheDir", cache, "-o", bundle],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    eq(r.returncode, 0, "export status: %s" % r.stdout.decode()[-400:])
+    import tarfile
+    with tarfile.open(bundle) as t:
+        got = t.getnames()
+    check(mkmodules.rel(LIB, "v1.0.0", "zip") in got, "zip not exported: %r" % got[:20])
+    eq([n for n in got if ".goproxyd-direct" in n], [], "the go command's tree exported")
+
+
 TESTS = [
     test_startup_needs_the_go_command,
     test_tagged_versions, test_major_v2, test_pseudo_version_from_branch, test_incompatible,
@@ -702,7 +739,7 @@ TESTS = [
     test_upstream_never_sees_private_paths, test_sumdb_lookup_of_excluded_refused, test_deny_refuses,
     test_proxy_direct_falls_back_on_404_only, test_proxy_direct_not_private_verified,
     test_direct_public_module_verified_with_sumdb,
-    test_cache_walkers_skip_the_go_gopath,
+    test_cache_walkers_skip_the_go_gopath, test_prefetch_and_export_private_module,
 ]
 
 if __name__ == "__main__":
