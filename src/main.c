@@ -8,10 +8,12 @@
  *            |             \-> fetchq   \-> dirhash, note, tlog
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
+ *            \-> frontpage (ops); catalog (cache, store, gc) -> modpath
  *   metrics, log, workq, clock: leaves that every layer may use.
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
- * takes the config it needs and keeps it: the cache, httpget (libcurl),
+ * takes the config it needs and keeps it: the cache, the catalog index
+ * (whose walk of the cache runs on its own thread), httpget (libcurl),
  * the checksum databases' locations and keys, the access log, metrics and
  * their readers, the disk-cap collector, the locator, verifier and store
  * pools, the fetcher, and last the serving threads.  Shutdown first ends
@@ -36,6 +38,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "catalog.h"
 #include "clock.h"
 #include "config.h"
 #include "fetch.h"
@@ -309,6 +312,8 @@ static int start(const struct config *cfg)
 		log_error("-cacheDir %s: %s", cfg->cache_dir, strerror(-r));
 		return 1;
 	}
+	if (catalog_start(cache_root()) < 0)   /* walks on its own thread */
+		return 1;
 	if (cfg->auth_file && auth_load(cfg->auth_file, why, sizeof why) < 0) {
 		log_error("-authFile %s: %s", cfg->auth_file, why);
 		return 2;
@@ -348,6 +353,7 @@ static void stop_services(void)
 	sumdb_url_free();
 	httpget_free();
 	gc_stop();
+	catalog_stop();
 	accesslog_close();
 	auth_free();
 	cache_shutdown();

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "gc.h"
 #include "log.h"
 #include "store.h"
@@ -160,6 +162,7 @@ static void publish(struct item *it)
 	 * directory only makes the rename survive a power loss, which is not
 	 * worth a client's wait. */
 	finish(it, FETCH_OK, t.tmp_fd, NULL);
+	catalog_note(it->flight->key, (int64_t)time(NULL));
 	cache_tmp_sync_dir(&t);
 	gc_check();
 	done(it, STORE_FINISHED, NULL);
