@@ -63,6 +63,8 @@ test_store_DEPS   = store workq cache catalog flight validate gomod log modpath 
 test_gomod_DEPS   = gomod modpath text
 test_validate_DEPS = validate gomod modpath text
 test_range_DEPS   = range
+test_catalog_DEPS = catalog log modpath
+test_frontpage_DEPS = frontpage modpath
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \
