@@ -467,7 +467,8 @@ int catalog_rebuild_now(const char *root)
 	walk_full = false;
 	root_len = strlen(root);
 	r = nftw(root, visit, 32, FTW_PHYS | FTW_ACTIONRETVAL);
-	qsort(found.v, found.n, sizeof found.v[0], by_key);
+	if (found.n > 1)
+		qsort(found.v, found.n, sizeof found.v[0], by_key);
 	pthread_mutex_lock(&lock);
 	merge_found();
 	building = false;

@@ -161,8 +161,8 @@ static void publish(struct item *it)
 	/* The complete file is in the cache: answer now.  Syncing its
 	 * directory only makes the rename survive a power loss, which is not
 	 * worth a client's wait. */
+	catalog_note(it->flight->key, (int64_t)time(NULL));   /* finish() ends the flight */
 	finish(it, FETCH_OK, t.tmp_fd, NULL);
-	catalog_note(it->flight->key, (int64_t)time(NULL));
 	cache_tmp_sync_dir(&t);
 	gc_check();
 	done(it, STORE_FINISHED, NULL);
