@@ -361,7 +361,7 @@ static void section_cache(struct front_out *o, const struct front_snapshot *s)
 		put_bytes(o, s->max_bytes);
 	else
 		put(o, "none (<code>-cacheMaxSize</code> not set)");
-	putf(o, "</td></tr>\n<tr><td>module versions</td><td>%zu of %zu modules%s%s</td></tr>\n",
+	putf(o, "</td></tr>\n<tr><td>module versions</td><td>%zu, of %zu modules%s%s</td></tr>\n",
 	     s->versions, s->modules, s->index_building ? " (index still being built)" : "",
 	     s->index_full ? " (index full: some versions are not listed)" : "");
 	put(o, "<tr><td>hit ratio</td><td>");

@@ -462,7 +462,7 @@ def test_chromium_loads_the_page():
     check("<code>example.com/liba</code>" in dom and 'href="/example.com/liba/@v/v1.1.0.zip"' in dom,
           "the DOM lacks the search result")
     shot = os.path.join(work, "frontpage.png")
-    rc, _, err = run_chromium(url, ["--screenshot=" + shot, "--window-size=900,1100",
+    rc, _, err = run_chromium(url, ["--screenshot=" + shot, "--window-size=900,1350",
                                     "--hide-scrollbars"], work)
     check(rc == 0 and os.path.exists(shot), "chromium --screenshot failed (status %d): %s" % (rc, err[-600:]))
     colours, size = png_colours(shot)
