@@ -12,11 +12,12 @@
  *   metrics, log, workq, clock: leaves that every layer may use.
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
- * takes the config it needs and keeps it: the cache, the catalog index
- * (whose walk of the cache runs on its own thread), httpget (libcurl),
+ * takes the config it needs and keeps it: the cache, httpget (libcurl),
  * the checksum databases' locations and keys, the access log, metrics and
- * their readers, the disk-cap collector, the locator, verifier and store
- * pools, the fetcher, and last the serving threads.  Shutdown first ends
+ * their readers, the disk-cap collector, the listening socket, the
+ * catalog index (its walk of the cache runs on a thread of its own, and
+ * nothing waits for it), the locator, verifier and store pools, the
+ * fetcher, and last the serving threads.  Shutdown first ends
  * every fetch (the fetcher, then the verifier, store and locator pools,
  * each of which may still hand work to the next), so that every suspended
  * request is woken, and only then stops the serving threads.
@@ -312,8 +313,6 @@ static int start(const struct config *cfg)
 		log_error("-cacheDir %s: %s", cfg->cache_dir, strerror(-r));
 		return 1;
 	}
-	if (catalog_start(cache_root()) < 0)   /* walks on its own thread */
-		return 1;
 	if (cfg->auth_file && auth_load(cfg->auth_file, why, sizeof why) < 0) {
 		log_error("-authFile %s: %s", cfg->auth_file, why);
 		return 2;
@@ -329,6 +328,9 @@ static int start(const struct config *cfg)
 	if (start_metrics(cfg) < 0 || gc_start(cfg) < 0)
 		return 1;
 	if ((fd = open_listener(cfg, &shared)) < 0)
+		return 1;
+	/* Before anything publishes; its walk runs on its own thread. */
+	if (catalog_start(cache_root()) < 0)
 		return 1;
 	if (sumdb_locate_start() < 0 || verify_start() < 0 || store_start() < 0 ||
 	    fetch_start(cfg) < 0)
