@@ -569,12 +569,19 @@ void catalog_walk(const char *after_path, const char *after_version, size_t max,
 	pthread_mutex_unlock(&lock);
 }
 
-/* Does the module's path, as the go command writes it, contain q? */
+/* Does the module's path, as the go command writes it, contain q when
+ * case is ignored?  That path in lower case is the escaped one without its
+ * '!'s, so no unescaping is needed. */
 static bool path_matches(const struct cat_mod *m, const char *q)
 {
-	char plain[MP_PATH_MAX];
+	char lower[MP_PATH_MAX];
+	size_t j = 0;
 
-	return mp_unescape_path(m->esc_path, plain, sizeof plain) == NULL && strcasestr(plain, q);
+	for (const char *p = m->esc_path; *p && j + 1 < sizeof lower; p++)
+		if (*p != '!')
+			lower[j++] = *p;
+	lower[j] = '\0';
+	return strcasestr(lower, q) != NULL;
 }
 
 void catalog_search(const char *q, size_t max, catalog_visit_fn fn, void *arg, bool *more)

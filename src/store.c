@@ -161,7 +161,10 @@ static void publish(struct item *it)
 	/* The complete file is in the cache: answer now.  Syncing its
 	 * directory only makes the rename survive a power loss, which is not
 	 * worth a client's wait. */
-	catalog_note(it->flight->key, (int64_t)time(NULL));   /* finish() ends the flight */
+	/* Listed before the waiters are answered, so that a client sees in
+	 * /catalog what it was just sent (finish() also ends the flight,
+	 * and with it the key). */
+	catalog_note(it->flight->key, (int64_t)time(NULL));
 	finish(it, FETCH_OK, t.tmp_fd, NULL);
 	cache_tmp_sync_dir(&t);
 	gc_check();
