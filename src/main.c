@@ -8,7 +8,7 @@
  *            |             \-> fetchq   \-> dirhash, note, tlog
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
- *            \-> frontpage (ops); catalog (cache, store, gc) -> modpath
+ *            \-> frontpage (ops) -> catalog; catalog (cache, store, gc) -> modpath
  *   metrics, log, workq, clock: leaves that every layer may use.
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
