@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "auth.h"
@@ -106,6 +107,15 @@ static void fill_upstream(struct front_upstream *u, const char *name, int row)
 	u->outcome = u->when_s ? outcome_name(o) : NULL;
 }
 
+/* A front end that terminates TLS (docs/frontends.md) says so.  Only the
+ * page's text depends on it, and a client that forges it misleads itself. */
+static bool forwarded_https(struct reply *rp)
+{
+	const char *proto = header(rp, "X-Forwarded-Proto");
+
+	return proto != NULL && strcasecmp(proto, "https") == 0;
+}
+
 /* How to reach the mirror and what to tell the go command. */
 static void fill_usage(struct front_snapshot *s, struct reply *rp)
 {
@@ -114,7 +124,7 @@ static void fill_usage(struct front_snapshot *s, struct reply *rp)
 
 	s->version = GOPROXYD_VERSION;
 	s->now_s = (int64_t)time(NULL);
-	s->tls = cfg->tls_cert != NULL;
+	s->tls = cfg->tls_cert != NULL || forwarded_https(rp);
 	snprintf(s->host, sizeof s->host, "%s", host && *host ? host : "localhost");
 	s->prefix = cfg->path_prefix ? cfg->path_prefix : "";
 	/* The go command knows sum.golang.org's key; any other needs it. */

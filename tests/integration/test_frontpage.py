@@ -178,6 +178,10 @@ def test_goproxy_line_follows_host_and_prefix():
     body = r.text()
     eq(goproxy_line(body), "go env -w GOPROXY=http://goproxy.example.org:8443/mirror/go", "GOPROXY line")
     check('action="/mirror/go/"' in body, "the search form is not under the prefix")
+    # Behind a front end that terminates TLS (docs/frontends.md).
+    r = page(d, "/mirror/go/", headers={"Host": "goproxy.example.org", "X-Forwarded-Proto": "https"})
+    eq(goproxy_line(r.text()), "go env -w GOPROXY=https://goproxy.example.org/mirror/go",
+       "GOPROXY line behind a TLS front end")
     check('href="/mirror/go/catalog"' in body, "the catalog link is not under the prefix")
     check("go env -w GONOSUMDB=corp.example.com,*.internal.example</pre>" in body,
           "no GONOSUMDB line with -exclude and -noSumPatterns")
