@@ -58,16 +58,18 @@ test_modpath_DEPS = modpath text unicode
 test_route_DEPS   = route modpath tlog note text unicode
 test_sumdb_DEPS   = dirhash note tlog text
 test_fetchq_DEPS  = fetchq
-test_cache_DEPS   = cache log modpath route tlog note text unicode
+test_cache_DEPS   = cache catalog log modpath route tlog note text unicode
 test_flight_DEPS  = flight text
-test_store_DEPS   = store workq cache flight validate gomod log modpath route tlog note text unicode
+test_store_DEPS   = store workq cache catalog flight validate gomod log modpath route tlog note text unicode
 test_gomod_DEPS   = gomod modpath text unicode
 test_validate_DEPS = validate gomod modpath text unicode
 test_range_DEPS   = range
 test_clients_DEPS = clients log text
-test_direct_DEPS  = direct cache workq log metrics validate gomod config proxylist glob units addr \
+test_direct_DEPS  = direct cache catalog workq log metrics validate gomod config proxylist glob units addr \
                     route modpath tlog note text unicode
 test_gosum_DEPS   = gosum bundle modpath text
+test_catalog_DEPS = catalog log modpath text unicode
+test_frontpage_DEPS = frontpage modpath text unicode
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_$$*_DEPS))) \

@@ -35,6 +35,12 @@ void metrics_cache(enum metric_cache c);
 void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int64_t usec);
 /* A go command run for a direct fetch ended, after usec. */
 void metrics_direct(enum metric_direct o, int64_t usec);
+/* The last outcome of upstream (as for metrics_upstream) and when, in
+ * seconds since the epoch (0: never asked), for the front page.  Rows past
+ * the sixteenth share one, as in /metrics. */
+void metrics_upstream_last(int upstream, enum metric_upstream *o, int64_t *when_s);
+/* Requests answered since start, and the cache outcomes counted so far. */
+void metrics_totals(uint64_t *requests_total, uint64_t cache[MC_COUNT]);
 /* A gauge or counter whose value read() returns when /metrics is
  * rendered; name, type ("gauge", "counter") and help are static strings.
  * A name may carry labels, `name{label="value"}`: the series of one name,

@@ -7,9 +7,9 @@
  * once, and either fills *req and returns 0, or returns an HTTP status
  * (400 for a malformed request, 404 for a well-formed path that names no
  * endpoint) and points *reason at a static one-line explanation.
- * /healthz, /readyz and /metrics are operational endpoints: they come out
- * with req->op set (and kind meaningless); like the checksum-database
- * paths, they cannot be module paths (no dot).  Every other request has
+ * /healthz, /readyz, /metrics, / and /catalog are operational endpoints:
+ * they come out with req->op set (and kind meaningless); like the
+ * checksum-database paths, they cannot be module paths (no dot).  Every other request has
  * op OP_NONE and a kind.
  * Checksum-database paths (/sumdb/<name>/..., and /lookup/, /tile/,
  * /latest at the root, which no module path can start with because a
@@ -40,7 +40,13 @@ enum req_op {
 	OP_HEALTHZ,   /* /healthz: the process is alive */
 	OP_READYZ,    /* /readyz: cache writable, an upstream reachable */
 	OP_METRICS,   /* /metrics: Prometheus text format */
+	OP_FRONT,     /* /: the front page for a browser, else ROUTE_NO_ENDPOINT */
+	OP_CATALOG,   /* /catalog: the cached versions, as Athens's /catalog */
 };
+
+/* What a request for a path that is no endpoint is answered (404); also
+ * what / answers a client that does not ask for HTML. */
+#define ROUTE_NO_ENDPOINT "no such endpoint (want /<module>/@v/list, /<module>/@v/<version>.info|.mod|.zip or /<module>/@latest)"
 
 /* What a checksum-database request asks for (the <rest> of its path). */
 enum sumdb_kind {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catalog.h"
 #include "log.h"
 #include "modpath.h"
 #include "text.h"
@@ -529,8 +530,10 @@ int cache_store_bytes(const char *key, const void *buf, size_t len)
 		return r;
 	}
 	r = cache_tmp_publish(&t);
-	if (r == 0)
+	if (r == 0) {
 		close(t.tmp_fd);
+		catalog_note(key, (int64_t)time(NULL));
+	}
 	return r;
 }
 

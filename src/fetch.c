@@ -29,6 +29,7 @@
 #define MAX_TRIES 3            /* per upstream, for transient failures */
 #define IDLE_CONNS 64          /* upstream connections kept open between transfers */
 #define REASON_MAX 512
+#define NO_METRIC_ROW (-2)     /* job.metric_row of a direct attempt */
 
 struct job {
 	struct fetchq_entry entry;  /* first: the queue hands entries back */
@@ -45,7 +46,9 @@ struct job {
 	int64_t last_byte_ms;       /* monotonic: when data last arrived */
 	bool too_large, disk_error, stalled;
 	bool encoded;               /* the answer has a non-identity Content-Encoding */
-	int metric_row;             /* metrics_upstream()'s upstream of this attempt */
+	int metric_row;             /* metrics_upstream()'s upstream of this attempt;
+	                             * NO_METRIC_ROW: the go command's (direct.c
+	                             * counts those) */
 	int64_t usec;               /* this attempt's transfer time */
 	char head[256];             /* start of an error body: upstream's reason */
 	size_t head_len;
@@ -376,7 +379,8 @@ static void note_transfer(struct job *j, long code)
  * is an error like any other. */
 static void account(struct job *j, enum metric_upstream o)
 {
-	metrics_upstream(j->metric_row, o, j->received, j->usec);
+	if (j->metric_row != NO_METRIC_ROW)
+		metrics_upstream(j->metric_row, o, j->received, j->usec);
 }
 
 /* The store's answer, on a store or verifier thread: the job is in no
@@ -401,6 +405,9 @@ static void on_direct(void *arg, struct direct_result *res)
 	struct job *j = arg;
 	char origin[MP_PATH_MAX + 32];
 
+	/* Counted by direct.c (goproxyd_direct_*), not as an upstream's
+	 * transfer, nor as the entry before it that said 404. */
+	j->metric_row = NO_METRIC_ROW;
 	if (res->status == DIRECT_OK) {
 		snprintf(origin, sizeof origin, "direct %s", j->flight->req.path);
 		store_submit(j->flight, &res->tmp, res->size, origin, on_stored, j);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catalog.h"
 #include "gc.h"
 #include "log.h"
 #include "text.h"
@@ -187,6 +188,7 @@ static void evict(const char *dir, const struct unit *u)
 	static const char *const exts[] = { ".info", ".mod", ".zip", ".ziphash" };
 	char path[4096];
 
+	catalog_forget(u->key);   /* a version's unit forgets all its files */
 	if (!u->version) {
 		snprintf(path, sizeof path, "%s/%s", dir, u->key);
 		unlink(path);

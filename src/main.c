@@ -9,6 +9,7 @@
  *            |                    \-> direct (the go command, for origins)
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
+ *            \-> frontpage (ops) -> catalog; catalog (cache, store, gc) -> modpath
  *   metrics, log, workq, clock: leaves that every layer may use.
  * Subcommands (argv[1]) start only what they need: verify, gc, prefetch
  * (the fetch pipeline without the serving threads), export and import.
@@ -17,8 +18,10 @@
  * takes the config it needs and keeps it: the cache, httpget (libcurl),
  * the checksum databases' locations and keys, the access log, metrics and
  * their readers, the disk-cap collector, the go command's check and the
- * direct pool, the locator, verifier and store pools, warming (its policy
- * and flight.h's hooks), the fetcher, and last the serving threads.
+ * direct pool, the listening socket, the catalog index (its walk of the
+ * cache runs on a thread of its own, and nothing waits for it), the
+ * locator, verifier and store pools, warming (its policy and flight.h's
+ * hooks), the fetcher, and last the serving threads.
  * Shutdown first ends every fetch (the fetcher, the direct pool, whose
  * children are killed, then the verifier, store and locator pools,
  * each of which may still hand work to the next), so that every suspended
@@ -41,6 +44,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "catalog.h"
 #include "clock.h"
 #include "config.h"
 #include "direct.h"
@@ -357,6 +361,9 @@ static int start(const struct config *cfg)
 		return 1;
 	if ((fd = open_listener(cfg, &shared)) < 0)
 		return 1;
+	/* Before anything publishes; its walk runs on its own thread. */
+	if (catalog_start(cache_root()) < 0)
+		return 1;
 	if (sumdb_locate_start() < 0 || verify_start() < 0 || store_start() < 0)
 		return 1;
 	warm_init(cfg, server_refuses);
@@ -384,6 +391,7 @@ static void stop_services(void)
 	sumdb_url_free();
 	httpget_free();
 	gc_stop();
+	catalog_stop();
 	accesslog_close();
 	auth_free();
 	cache_shutdown();

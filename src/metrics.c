@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "metrics.h"
 
@@ -36,6 +37,9 @@ static atomic_ullong cache_outcomes[MC_COUNT];
 static atomic_ullong upstream_requests[MAX_UPSTREAMS + 1][MU_COUNT];   /* last row: sumdb */
 static atomic_ullong bytes_fetched;
 static atomic_ullong direct_fetches[MD_COUNT];
+/* Each row's last outcome and when (seconds since the epoch; 0: never). */
+static atomic_int upstream_last[MAX_UPSTREAMS + 1];
+static atomic_llong upstream_last_time[MAX_UPSTREAMS + 1];
 static struct histogram request_seconds, upstream_seconds, direct_seconds;
 
 /* Values other files own, read when /metrics is rendered. */
@@ -109,6 +113,8 @@ void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int6
 	int row = upstream < 0 ? MAX_UPSTREAMS : upstream < MAX_UPSTREAMS ? upstream : MAX_UPSTREAMS - 1;
 
 	atomic_fetch_add_explicit(&upstream_requests[row][o], 1, memory_order_relaxed);
+	atomic_store_explicit(&upstream_last[row], (int)o, memory_order_relaxed);
+	atomic_store_explicit(&upstream_last_time[row], (long long)time(NULL), memory_order_relaxed);
 	atomic_fetch_add_explicit(&bytes_fetched, bytes, memory_order_relaxed);
 	observe(&upstream_seconds, usec);
 }
@@ -117,6 +123,26 @@ void metrics_direct(enum metric_direct o, int64_t usec)
 {
 	atomic_fetch_add_explicit(&direct_fetches[o], 1, memory_order_relaxed);
 	observe(&direct_seconds, usec);
+}
+
+void metrics_upstream_last(int upstream, enum metric_upstream *o, int64_t *when_s)
+{
+	int row = upstream < 0 ? MAX_UPSTREAMS : upstream < MAX_UPSTREAMS ? upstream : MAX_UPSTREAMS - 1;
+
+	*when_s = atomic_load_explicit(&upstream_last_time[row], memory_order_relaxed);
+	*o = (enum metric_upstream)atomic_load_explicit(&upstream_last[row], memory_order_relaxed);
+}
+
+void metrics_totals(uint64_t *requests_total, uint64_t cache[MC_COUNT])
+{
+	uint64_t n = 0;
+
+	for (size_t e = 0; e < ME_COUNT; e++)
+		for (size_t s = 0; s < N_STATUS; s++)
+			n += atomic_load_explicit(&requests[e][s], memory_order_relaxed);
+	*requests_total = n;
+	for (size_t c = 0; c < MC_COUNT; c++)
+		cache[c] = atomic_load_explicit(&cache_outcomes[c], memory_order_relaxed);
 }
 
 /* --- rendering ------------------------------------------------------------- */

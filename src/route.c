@@ -304,6 +304,10 @@ static bool parse_ops(const char *path, struct request *req)
 		req->op = OP_READYZ;
 	else if (strcmp(path, "/metrics") == 0)
 		req->op = OP_METRICS;
+	else if (strcmp(path, "/") == 0)
+		req->op = OP_FRONT;
+	else if (strcmp(path, "/catalog") == 0)
+		req->op = OP_CATALOG;
 	else
 		return false;
 	return true;
@@ -352,7 +356,7 @@ int route_parse(const char *raw_path, struct request *req, const char **reason)
 	at_v = strstr(path, "/@v/");
 	at_latest = strstr(path, "/@latest");
 	if (at_v == NULL && at_latest == NULL) {
-		*reason = "no such endpoint (want /<module>/@v/list, /<module>/@v/<version>.info|.mod|.zip or /<module>/@latest)";
+		*reason = ROUTE_NO_ENDPOINT;
 		return 404;
 	}
 	if (at_v != NULL && (at_latest == NULL || at_v < at_latest)) {

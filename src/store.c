@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "gc.h"
 #include "log.h"
 #include "store.h"
@@ -160,6 +162,10 @@ static void publish(struct item *it)
 	/* The complete file is in the cache: answer now.  Syncing its
 	 * directory only makes the rename survive a power loss, which is not
 	 * worth a client's wait. */
+	/* Listed before the waiters are answered, so that a client sees in
+	 * /catalog what it was just sent (finish() also ends the flight,
+	 * and with it the key). */
+	catalog_note(it->flight->key, (int64_t)time(NULL));
 	finish(it, FETCH_OK, t.tmp_fd, NULL);
 	cache_tmp_sync_dir(&t);
 	gc_check();

@@ -4,7 +4,7 @@
 # exact apt-get line and fails.
 set -eu
 BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev libarchive-dev"
-TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd"
+TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd chromium"
 # make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer), python3
 # for the generated seeds.
 FUZZ="$BUILD clang libclang-rt-14-dev python3"

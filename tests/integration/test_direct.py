@@ -598,6 +598,12 @@ def test_proxy_direct_falls_back_on_404_only():
     check('upstream="direct"' not in m, "a 'direct' row among the upstream transfers")
     check('goproxyd_direct_fetches_total{outcome="ok"} 1' in m, "direct fetch not counted: %s"
           % [x for x in m.splitlines() if "direct" in x])
+    # the upstream answered one 200 (liba) and one 404 (lib.git): the
+    # go command's answer after that 404 is not the upstream's
+    ups = [x for x in m.splitlines() if x.startswith("goproxyd_upstream_requests_total{") and
+           'upstream="%s"' % C.up.url in x]
+    got = {x.split('outcome="')[1].split('"')[0]: float(x.split()[-1]) for x in ups}
+    eq((got.get("ok"), got.get("notfound")), (1.0, 1.0), "upstream transfers counted: %r" % ups)
     C.up.set_rules({"two": {"status": 500}})
     n = go_runs("two.git")
     r = get(d.port, p(HOST + "/team/two.git", "v1.0.0", "info"), timeout=60)

@@ -158,7 +158,7 @@ struct bad_case {
 
 static const struct bad_case bads[] = {
 	/* Not an endpoint: 404. */
-	{ "/", 404 },
+	{ "/catalogs", 404 },
 	{ "/favicon.ico", 404 },
 	{ "/example.com/foo", 404 },
 	{ "/example.com/m/@v", 404 },
@@ -303,8 +303,13 @@ static void test_reasons(void **state)
 	const char *reason;
 
 	(void)state;
-	assert_int_equal(route_parse("/", &req, &reason), 404);
+	assert_int_equal(route_parse("/nothing-here", &req, &reason), 404);
 	assert_non_null(strstr(reason, "no such endpoint"));
+	/* "/" is the front page (ops.c answers others with the same 404). */
+	assert_int_equal(route_parse("/", &req, &reason), 0);
+	assert_int_equal(req.op, OP_FRONT);
+	assert_int_equal(route_parse("/catalog", &req, &reason), 0);
+	assert_int_equal(req.op, OP_CATALOG);
 	assert_int_equal(route_parse("/example.com/m/@v/v1.2.zip", &req, &reason), 400);
 	assert_non_null(strstr(reason, "canonical"));
 	assert_int_equal(route_parse("/example.com/m/@v/v2.0.0.mod", &req, &reason), 400);
