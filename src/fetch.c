@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "httpget.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 #include "store.h"
 #include "sumdburl.h"
 #include "text.h"
@@ -33,6 +35,8 @@ struct job {
 	struct fetchq_entry entry;  /* first: the queue hands entries back */
 	struct job *next;           /* in submitted or running */
 	struct flight *flight;
+	struct peer peer;           /* the fetch lock shared with other instances */
+	bool claimed;               /* peer_claim() has run */
 	size_t up;                  /* index into cfg->upstreams */
 	int tries;                  /* attempts made on this upstream */
 	int64_t not_before;         /* monotonic ms: retry backoff */
@@ -165,6 +169,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	j->received += len;
 	j->last_byte_ms = monotonic_ms();
+	peer_touch(&j->peer);
 	return len;
 }
 
@@ -242,6 +247,7 @@ static int start_attempt(struct job *j)
 	j->too_large = j->disk_error = j->stalled = j->encoded = false;
 	j->last_byte_ms = monotonic_ms();
 	j->errbuf[0] = '\0';
+	peer_touch(&j->peer);
 	j->easy = make_easy(j);
 	if (j->easy == NULL || curl_multi_add_handle(multi, j->easy) != CURLM_OK) {
 		set_error(j, "cannot start a transfer to %s", j->url);
@@ -286,6 +292,7 @@ static void finish(struct job *j, enum fetch_status st, const char *reason)
 		snprintf(res.reason, sizeof res.reason, "%.*s", (int)sizeof res.reason - 1, reason);
 	if (st == FETCH_NOTFOUND && j->flight->req.immutable)
 		negcache_add(j->flight->key, res.reason, cfg->neg_cache_ms);
+	peer_release(&j->peer, st == FETCH_NOTFOUND ? res.reason : NULL);
 	flight_finish(j->flight, &res);
 	free(j);
 }
@@ -362,6 +369,7 @@ static void on_stored(void *arg, enum store_outcome o, const char *reason)
 	struct job *j = arg;
 
 	if (o == STORE_FINISHED) {
+		peer_release(&j->peer, NULL);
 		free(j);
 		return;
 	}
@@ -521,6 +529,35 @@ static bool located(const struct job *j)
 	return r->kind != REQ_SUMDB || sumdb_url_known(&cfg->sumdbs[r->sumdb_db]) != NULL;
 }
 
+/* Another instance's fetch of j's file ended (peer.h), on the fetcher. */
+static void on_peer(struct peer *p, bool finished)
+{
+	struct job *j = (struct job *)((char *)p - offsetof(struct job, peer));
+
+	if (finished)
+		free(j);
+	else
+		requeue(j, 0);
+}
+
+/* Before j's first attempt: does this instance fetch it?  False if not
+ * (another instance does, or did: j is no longer the caller's). */
+static bool claim(struct job *j)
+{
+	enum peer_claim c;
+
+	if (j->claimed)
+		return true;
+	j->claimed = true;
+	if ((c = peer_claim(&j->peer)) == PEER_FETCH)
+		return true;
+	fetchq_done(&waiting, &j->entry);
+	j->counted = false;
+	if (c == PEER_DONE)
+		free(j);
+	return false;
+}
+
 /* Starts the queued jobs that may start now (fetchq.h), setting *started
  * if it started any.  Returns the delay until a job in backoff is due, or
  * -1. */
@@ -537,6 +574,8 @@ static int64_t start_due(bool *started)
 			fetchq_done(&waiting, &j->entry);
 			j->counted = false;
 			sumdb_locate(&cfg->sumdbs[j->flight->req.sumdb_db], on_located, j);
+		} else if (!claim(j)) {
+			continue;
 		} else if (start_attempt(j) < 0) {
 			fetchq_done(&waiting, &j->entry);
 			j->counted = false;
@@ -613,6 +652,7 @@ static void abort_all(void)
 	struct fetchq_entry *e, *next;
 
 	take_submitted();
+	peer_abort_all("goproxyd is shutting down");
 	for (e = fetchq_take_all(&waiting); e; e = next) {
 		next = e->next;
 		finish((struct job *)e, FETCH_FAILED, "goproxyd is shutting down");
@@ -632,14 +672,14 @@ static bool idle(void)
 	pthread_mutex_lock(&qlock);
 	empty = submitted == NULL;
 	pthread_mutex_unlock(&qlock);
-	return empty && waiting.waiting == 0 && running == NULL;
+	return empty && waiting.waiting == 0 && running == NULL && peer_waiting() == 0;
 }
 
 static void *fetcher_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		int64_t deadline = atomic_load(&stop_deadline), due;
+		int64_t deadline = atomic_load(&stop_deadline), due, peer_due;
 		bool started = false;
 		int still;
 		long timeout;
@@ -656,6 +696,8 @@ static void *fetcher_main(void *arg)
 		due = start_due(&started);
 		if (started)
 			continue;   /* send them now */
+		if ((peer_due = peer_poll()) >= 0 && (due < 0 || peer_due < due))
+			due = peer_due;
 		maybe_probe();
 		curl_multi_timeout(multi, &timeout);
 		if (timeout < 0 || timeout > 1000)
@@ -681,6 +723,7 @@ int fetch_start(const struct config *c)
 	struct fetchq_limits lim = fetchq_limits_for((unsigned)c->max_fetches);
 
 	cfg = c;
+	peer_init(c->cache_expire_ms, c->neg_cache_ms, c->stall_timeout_ms);
 	if (fetchq_init(&waiting, &lim, (unsigned)c->n_upstreams + 1) < 0)
 		return -1;
 	if ((multi = curl_multi_init()) == NULL)
@@ -709,6 +752,7 @@ void fetch_submit(struct flight *f)
 	}
 	j->flight = f;
 	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
+	peer_prepare(&j->peer, f, on_peer);
 	requeue(j, 0);
 }
 

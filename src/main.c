@@ -44,6 +44,7 @@
 #include "httpget.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 #include "server.h"
 #include "store.h"
 #include "sumdburl.h"
@@ -248,6 +249,7 @@ static uint64_t read_flights(void) { return flight_count(); }
 static uint64_t read_waiters(void) { return flight_waiters(); }
 static uint64_t read_cache_files(void) { uint64_t f, b; cache_usage(&f, &b); return f; }
 static uint64_t read_cache_bytes(void) { uint64_t f, b; cache_usage(&f, &b); return b; }
+static uint64_t read_peer_waiting(void) { return peer_waiting(); }
 static uint64_t read_evicted_units(void) { uint64_t u, b; gc_evicted(&u, &b); return u; }
 static uint64_t read_evicted_bytes(void) { uint64_t u, b; gc_evicted(&u, &b); return b; }
 
@@ -260,6 +262,14 @@ static const struct {
 	  "Client connections closed at once for -maxConns or -maxConnsPerIP.", read_refused },
 	{ "goproxyd_fetches_inflight", "gauge", "Upstream fetches running or queued.", read_flights },
 	{ "goproxyd_fetch_waiters", "gauge", "Requests suspended waiting for a fetch.", read_waiters },
+	{ "goproxyd_fleet_waiting", "gauge",
+	  "Fetches waiting for another instance on the cache directory to fetch the file.",
+	  read_peer_waiting },
+	{ "goproxyd_fleet_served_total", "counter",
+	  "Fetches answered by another instance's fetch (its published file or its not-found).",
+	  peer_served },
+	{ "goproxyd_fleet_takeovers_total", "counter",
+	  "Fetches taken over from an instance that died or showed no progress.", peer_takeovers },
 	{ "goproxyd_cache_files", "gauge", "Files in the cache directory.", read_cache_files },
 	{ "goproxyd_cache_bytes", "gauge", "Bytes in the cache directory.", read_cache_bytes },
 	{ "goproxyd_cache_evictions_total", "counter",

@@ -4,7 +4,7 @@
 # exact apt-get line and fails.
 set -eu
 BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev"
-TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd"
+TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd nginx-light"
 case "${1:-build}" in
 build) want=$BUILD ;;
 test) want=$TEST ;;
