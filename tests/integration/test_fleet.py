@@ -11,6 +11,7 @@ Last line "N passed, N failed".
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -305,6 +306,43 @@ def test_sigkill_holder_another_completes():
         check(f.read() == want, "cached zip differs")
 
 
+def test_stopped_holder_given_up():
+    """A holder that shows no progress (SIGSTOPped) for twice -stallTimeout
+    is given up on: the waiting instance fetches the file itself."""
+    C.up.reset()
+    path = _zip_path()
+    cache = os.path.join(D.newdir("sigstop"), "cache")
+    ds = fleet(2, cache, extra=["-stallTimeout", "1s"])
+    C.up.set_rules({"\\.zip$": {"stall_after_bytes": [64, 60], "times": 1}})
+    out = [None] * 2
+    t0 = threading.Thread(target=_concurrent_get, args=(ds[0].port, path, out, 0))
+    t0.start()
+    deadline = time.time() + 10
+    while C.up.stalling() == 0 and time.time() < deadline:
+        time.sleep(0.02)
+    check(C.up.stalling() == 1, "the first fetch never reached the upstream")
+    os.kill(ds[0].proc.pid, signal.SIGSTOP)
+    try:
+        t0_wait = time.time()
+        _concurrent_get(ds[1].port, path, out, 1)
+        waited = time.time() - t0_wait
+        asked = C.up.count(r"\.zip$")
+    finally:
+        os.kill(ds[0].proc.pid, signal.SIGCONT)
+    C.up.release_stalls()
+    t0.join(30)
+    r = out[1]
+    check(not isinstance(r, Exception), "waiting instance: %s" % r)
+    eq(r.status, 200, "waiting instance status")
+    check(r.body == C.info["files"][path], "waiting instance: body differs")
+    check(waited >= 1.5, "the waiter fetched after only %.1f s" % waited)
+    # (once continued, the holder's own stalled transfer is retried too)
+    eq(asked, 2, "upstream requests: the stopped holder's and the waiter's")
+    eq(metric(ds[1], "goproxyd_fleet_takeovers_total"), 1, "takeovers")
+    with open(ds[1].log_path) as f:
+        check("shows no progress" in f.read(), "no give-up line in the waiter's log")
+
+
 def test_clean_exits():
     D.stop_all()
     check_clean_exits(D.exits)
@@ -313,7 +351,7 @@ def test_clean_exits():
 def main(argv):
     return R.main(setup, [test_cold_run_one_fetch_per_file, test_waiters_do_not_fetch,
                           test_notfound_shared_with_waiters, test_sigkill_holder_another_completes,
-                          test_clean_exits], argv)
+                          test_stopped_holder_given_up, test_clean_exits], argv)
 
 
 if __name__ == "__main__":
