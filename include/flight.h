@@ -45,6 +45,8 @@ struct flight {
 	struct flight *next;          /* hash chain */
 	struct waiter *waiters;
 	struct request req;
+	bool fl_from_s3;              /* the body being stored came from the S3 store */
+	bool fl_s3_replace;           /* the S3 object was refused: overwrite it */
 	char key[CACHE_KEY_MAX];
 };
 

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
+#include "s3.h"
 #include "store.h"
 #include "sumdburl.h"
 #include "text.h"
@@ -37,6 +38,9 @@ struct job {
 	struct flight *flight;
 	struct peer peer;           /* the fetch lock shared with other instances */
 	bool claimed;               /* peer_claim() has run */
+	bool s3_tried;              /* the S3 store was asked first */
+	bool from_s3;               /* this attempt asks the S3 store */
+	struct curl_slist *hdrs;    /* this attempt's request headers */
 	size_t up;                  /* index into cfg->upstreams */
 	int tries;                  /* attempts made on this upstream */
 	int64_t not_before;         /* monotonic ms: retry backoff */
@@ -101,6 +105,11 @@ static void build_url(struct job *j)
 	char path[3 * CACHE_KEY_MAX];
 	char v[3 * MP_VERSION_MAX];
 
+	if (j->from_s3) {
+		if (s3_object_url(j->flight->key, j->url, sizeof j->url) < 0)
+			j->url[0] = '\0';
+		return;
+	}
 	if (r->kind == REQ_SUMDB) {
 		/* decided before the first attempt: see start_due() */
 		path_escape(path, sizeof path, r->sumdb_rest);
@@ -232,6 +241,10 @@ static CURL *make_easy(struct job *j)
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(e, CURLOPT_XFERINFODATA, j);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)j->limit);
+	if (j->from_s3 && s3_sign(e, &j->hdrs) < 0) {
+		curl_easy_cleanup(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -239,6 +252,9 @@ static CURL *make_easy(struct job *j)
  * see open_tmp()). */
 static int start_attempt(struct job *j)
 {
+	/* A file the S3 store keeps is asked there first, once. */
+	j->from_s3 = s3_enabled() && !j->s3_tried && s3_keeps(&j->flight->req);
+	j->s3_tried = j->s3_tried || j->from_s3;
 	build_url(j);
 	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
 	j->limit = validate_limit(&j->flight->req);
@@ -275,6 +291,8 @@ static void end_attempt(struct job *j)
 		curl_easy_cleanup(j->easy);
 		j->easy = NULL;
 	}
+	curl_slist_free_all(j->hdrs);
+	j->hdrs = NULL;
 	if (j->counted) {
 		fetchq_done(&waiting, &j->entry);
 		j->counted = false;
@@ -373,6 +391,17 @@ static void on_stored(void *arg, enum store_outcome o, const char *reason)
 		free(j);
 		return;
 	}
+	if (j->from_s3) {
+		/* A bad object: fetch from upstream, and overwrite it. */
+		log_warn("S3 store object %s refused (%s): fetching it from upstream",
+		         j->flight->key, reason);
+		s3_got(200, 0, true);
+		j->from_s3 = j->flight->fl_from_s3 = false;
+		j->flight->fl_s3_replace = true;
+		j->tries = 0;
+		requeue(j, 0);
+		return;
+	}
 	set_error(j, "%s", reason);
 	on_error(j, false);
 }
@@ -415,11 +444,37 @@ bool fetch_reachable(void)
 	return atomic_load(&reachable);
 }
 
+/* The end of an S3 store GET: store what it found, else go upstream. */
+static void on_s3_done(struct job *j, CURLcode cc, long code)
+{
+	end_attempt(j);
+	if (cc == CURLE_OK && code == 200 && !j->encoded && open_tmp(j) == 0) {
+		s3_got(200, j->received, false);
+		j->flight->fl_from_s3 = true;
+		store_submit(j->flight, &j->tmp, j->received, "the S3 store", on_stored, j);
+		return;
+	}
+	s3_got(cc == CURLE_OK ? code : 0, j->received, false);
+	cache_tmp_discard(&j->tmp);
+	if (cc != CURLE_OK)
+		log_warn("S3 store GET of %s: %s", j->flight->key,
+		         j->errbuf[0] ? j->errbuf : curl_easy_strerror(cc));
+	else if (code != 404)
+		log_warn("S3 store GET of %s: HTTP %ld", j->flight->key, code);
+	j->from_s3 = false;
+	j->disk_error = false;
+	requeue(j, 0);
+}
+
 static void on_done(struct job *j, CURLcode cc)
 {
 	long code = 0;
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (j->from_s3) {
+		on_s3_done(j, cc, code);
+		return;
+	}
 	account(j, cc, code);
 	if (code != 200)
 		capture_reason(j);

@@ -5,14 +5,15 @@
  * Files depend on each other one way, from here down to the leaves:
  *
  *   main -> server -> fetch -> store -> verify -> sumdburl -> httpget
- *            |             \-> fetchq   \-> dirhash, note, tlog
+ *            |          |  \-> fetchq   |  \-> dirhash, note, tlog
+ *            |          \-> peer        \-> s3 -> httpget
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
  *   metrics, log, workq, clock: leaves that every layer may use.
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
  * takes the config it needs and keeps it: the cache, httpget (libcurl),
- * the checksum databases' locations and keys, the access log, metrics and
+ * the S3 store (its credentials checked, so a refusal exits 1), the checksum databases' locations and keys, the access log, metrics and
  * their readers, the disk-cap collector, the locator, verifier and store
  * pools, the fetcher, and last the serving threads.  Shutdown first ends
  * every fetch (the fetcher, then the verifier, store and locator pools,
@@ -45,6 +46,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
+#include "s3.h"
 #include "server.h"
 #include "store.h"
 #include "sumdburl.h"
@@ -217,6 +219,7 @@ static void shutdown_gracefully(const struct config *cfg)
 	fetch_stop(deadline);
 	verify_stop(deadline);
 	store_stop();
+	s3_stop();   /* the PUTs the store queued */
 	sumdb_locate_stop();
 	/* Requests woken by aborted fetches still get their 404 answer. */
 	for (int i = 0; i < 50 && server_inflight() > 0; i++)
@@ -270,6 +273,23 @@ static const struct {
 	  peer_served },
 	{ "goproxyd_fleet_takeovers_total", "counter",
 	  "Fetches taken over from an instance that died or showed no progress.", peer_takeovers },
+	{ "goproxyd_s3_get_hits_total", "counter", "S3 store GETs that found the object.",
+	  s3_get_hits },
+	{ "goproxyd_s3_get_misses_total", "counter", "S3 store GETs answered 404.", s3_get_misses },
+	{ "goproxyd_s3_get_errors_total", "counter",
+	  "S3 store GETs that failed (no answer, or a status other than 200 and 404).", s3_get_errors },
+	{ "goproxyd_s3_get_rejected_total", "counter",
+	  "S3 store objects refused by the checks (fetched from upstream and replaced).",
+	  s3_get_rejected },
+	{ "goproxyd_s3_puts_total", "counter", "Files copied to the S3 store.", s3_puts },
+	{ "goproxyd_s3_put_exists_total", "counter",
+	  "PUTs refused with 412 because the object existed (If-None-Match: *).", s3_put_exists },
+	{ "goproxyd_s3_put_errors_total", "counter", "PUTs that failed after their retries.",
+	  s3_put_errors },
+	{ "goproxyd_s3_received_bytes_total", "counter", "Body bytes received from the S3 store.",
+	  s3_bytes_in },
+	{ "goproxyd_s3_sent_bytes_total", "counter", "Body bytes copied to the S3 store.",
+	  s3_bytes_out },
 	{ "goproxyd_cache_files", "gauge", "Files in the cache directory.", read_cache_files },
 	{ "goproxyd_cache_bytes", "gauge", "Bytes in the cache directory.", read_cache_bytes },
 	{ "goproxyd_cache_evictions_total", "counter",
@@ -311,7 +331,9 @@ static void raise_fd_limit(void)
 static int start(const struct config *cfg)
 {
 	const struct httpget_conf http = { cfg->netrc, cfg->connect_timeout_ms };
-	char why[256];
+	const struct s3_conf s3 = { cfg->s3_url, cfg->s3_region, cfg->s3_creds_file,
+	                            cfg->stall_timeout_ms };
+	char why[512];
 	bool shared;
 	int r, fd;
 
@@ -325,6 +347,10 @@ static int start(const struct config *cfg)
 	}
 	if (httpget_init(&http) < 0 || sumdb_url_init(cfg) < 0)
 		return 1;
+	if (s3_init(&s3, why, sizeof why) < 0) {
+		log_error("%s", why);
+		return 1;
+	}
 	if (verify_init(cfg) < 0)
 		return 2;
 	if ((r = accesslog_open(cfg->access_log, cfg->log_json)) < 0) {
@@ -353,6 +379,7 @@ static void stop_services(void)
 	fetch_stop(0);
 	verify_stop(0);
 	store_stop();
+	s3_stop();
 	sumdb_locate_stop();
 	server_stop();
 	sumdb_url_free();

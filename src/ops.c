@@ -12,6 +12,7 @@
 #include "ops.h"
 #include "respond.h"
 #include "fetch.h"
+#include "s3.h"
 
 static const struct config *cfg;
 
@@ -60,6 +61,8 @@ static enum MHD_Result answer_readyz(struct reply *rp)
 
 	if (why)
 		return respond_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: cache directory %s", why);
+	if ((why = s3_unready()) != NULL)
+		return respond_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: %s", why);
 	if (!cfg->offline && !fetch_reachable())
 		return respond_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                     "not ready: no upstream answered the last attempt");

@@ -11,6 +11,7 @@
 
 #include "gc.h"
 #include "log.h"
+#include "s3.h"
 #include "store.h"
 #include "validate.h"
 #include "verify.h"
@@ -156,6 +157,10 @@ static void publish(struct item *it)
 		done(it, STORE_FINISHED, NULL);
 		return;
 	}
+	/* Copied to the S3 store in the background (before finish() frees
+	 * the flight), unless it came from there. */
+	if (s3_enabled() && s3_keeps(&it->flight->req) && !it->flight->fl_from_s3)
+		s3_put(it->flight->key, t.tmp_fd, it->flight->fl_s3_replace);
 	/* The complete file is in the cache: answer now.  Syncing its
 	 * directory only makes the rename survive a power loss, which is not
 	 * worth a client's wait. */

@@ -4,7 +4,7 @@
 # exact apt-get line and fails.
 set -eu
 BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev"
-TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd nginx-light"
+TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd nginx-light radosgw ceph-mon ceph-osd ceph-common"
 case "${1:-build}" in
 build) want=$BUILD ;;
 test) want=$TEST ;;
@@ -21,7 +21,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	# shellcheck disable=SC2086
-	apt-get install -y -qq $missing >/dev/null
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 else
 	echo "missing Debian packages; run:" >&2
 	echo "  sudo apt-get install -y$missing" >&2
