@@ -11,8 +11,9 @@
  * arrives) for twice -stallTimeout is given up on: the waiter fetches the
  * file itself, and the rename keeps the duplicate harmless.
  *
- * Contract: everything on the fetcher thread, except peer_release(), which
- * runs wherever the fetch ends (it touches only its own struct).  A peer
+ * Contract: everything on the fetcher thread.  The lock lives in the
+ * flight (fl_lock), and flight_finish() lets go of it, wherever the fetch
+ * ends, before any waiter of this process wakes.  A peer
  * in PEER_WAIT belongs to this file until its resume() is called, exactly
  * once: with finished set, the flight has been ended here (the caller frees
  * what holds the peer); otherwise the caller must fetch the file now.
@@ -29,8 +30,6 @@
 struct peer {
 	struct peer *pr_next;         /* in the waiting list */
 	struct flight *pr_flight;
-	struct cache_lock pr_lock;
-	bool pr_held;                 /* this process holds the fetch lock */
 	int64_t pr_due_ms;            /* monotonic: next look at the lock */
 	int64_t pr_delay_ms;          /* current backoff */
 	int64_t pr_moved_ms;          /* monotonic: the holder's heartbeat last moved */
@@ -55,9 +54,6 @@ enum peer_claim peer_claim(struct peer *p);
 int64_t peer_poll(void);
 /* The holder's heartbeat, rate-limited here. */
 void peer_touch(struct peer *p);
-/* The fetch ended: the holder lets go of the lock, leaving "notfound
- * <reason>" for its waiters when notfound is set. */
-void peer_release(struct peer *p, const char *notfound);
 /* Shutdown: every waiting peer ends its flight with FETCH_FAILED. */
 void peer_abort_all(const char *reason);
 /* For /metrics: flights now waiting for another instance; flights ended

@@ -310,7 +310,6 @@ static void finish(struct job *j, enum fetch_status st, const char *reason)
 		snprintf(res.reason, sizeof res.reason, "%.*s", (int)sizeof res.reason - 1, reason);
 	if (st == FETCH_NOTFOUND && j->flight->req.immutable)
 		negcache_add(j->flight->key, res.reason, cfg->neg_cache_ms);
-	peer_release(&j->peer, st == FETCH_NOTFOUND ? res.reason : NULL);
 	flight_finish(j->flight, &res);
 	free(j);
 }
@@ -387,7 +386,6 @@ static void on_stored(void *arg, enum store_outcome o, const char *reason)
 	struct job *j = arg;
 
 	if (o == STORE_FINISHED) {
-		peer_release(&j->peer, NULL);
 		free(j);
 		return;
 	}

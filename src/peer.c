@@ -1,5 +1,5 @@
-/* peer: see include/peer.h.  The fetcher thread, except peer_release()
- * (the fetcher, a store or a verifier thread: only its own peer). */
+/* peer: see include/peer.h.  The fetcher thread only; the lock is let go
+ * by flight_finish(), wherever the flight ends. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 
 #define FIRST_DELAY_MS 20
 #define MAX_DELAY_MS 500
-#define NOTE_NOTFOUND "notfound "
+#define NOTE_NOTFOUND FLIGHT_NOTE_NOTFOUND
 
 static int64_t expire_ms, neg_ms, stall_ms;
 static struct peer *waiting;      /* fetcher thread only */
@@ -30,7 +30,6 @@ void peer_prepare(struct peer *p, struct flight *f, void (*resume)(struct peer *
 {
 	memset(p, 0, sizeof *p);
 	p->pr_flight = f;
-	p->pr_lock.cl_fd = p->pr_lock.cl_dirfd = -1;
 	p->pr_resume = resume;
 }
 
@@ -63,7 +62,7 @@ static bool notfound(struct peer *p)
 	struct fetch_result res = { .status = FETCH_NOTFOUND, .res_fd = -1 };
 	struct flight *f = p->pr_flight;
 
-	if (cache_lock_note(&p->pr_lock, note, sizeof note) <= 0 ||
+	if (cache_lock_note(&p->pr_flight->fl_lock, note, sizeof note) <= 0 ||
 	    strncmp(note, NOTE_NOTFOUND, strlen(NOTE_NOTFOUND)) != 0)
 		return false;
 	snprintf(res.reason, sizeof res.reason, "%.300s", note + strlen(NOTE_NOTFOUND));
@@ -78,8 +77,8 @@ static void wait_on(struct peer *p)
 {
 	int64_t now = monotonic_ms();
 
-	p->pr_held = false;
-	p->pr_stamp = cache_lock_stamp(&p->pr_lock);
+	p->pr_flight->fl_lock_held = false;
+	p->pr_stamp = cache_lock_stamp(&p->pr_flight->fl_lock);
 	p->pr_moved_ms = now;
 	p->pr_delay_ms = FIRST_DELAY_MS;
 	p->pr_due_ms = now + FIRST_DELAY_MS;
@@ -97,17 +96,14 @@ static enum peer_claim settle(struct peer *p, int r)
 		         strerror(-r));
 		return PEER_FETCH;
 	}
-	p->pr_held = true;
-	if (!served(p))
-		return PEER_FETCH;
-	cache_lock_release(&p->pr_lock, true, NULL);
-	p->pr_held = false;
-	return PEER_DONE;
+	p->pr_flight->fl_lock_held = true;
+	/* served() ends the flight, which lets go of the lock */
+	return served(p) ? PEER_DONE : PEER_FETCH;
 }
 
 enum peer_claim peer_claim(struct peer *p)
 {
-	int r = cache_lock_try(p->pr_flight->key, &p->pr_lock);
+	int r = cache_lock_try(p->pr_flight->key, &p->pr_flight->fl_lock);
 
 	if (r != 0)
 		return settle(p, r);
@@ -119,16 +115,14 @@ enum peer_claim peer_claim(struct peer *p)
 static enum peer_claim look(struct peer *p, int64_t now)
 {
 	int64_t stamp;
-	int r = cache_lock_retry(&p->pr_lock);
+	int r = cache_lock_retry(&p->pr_flight->fl_lock);
 	bool dead = r == 1;   /* released without unlinking: its holder died */
 
 	if (r == 2) {   /* the holder is done */
-		if (served(p) || notfound(p)) {
-			cache_lock_release(&p->pr_lock, false, NULL);
-			return PEER_DONE;
-		}
-		if ((r = cache_lock_try(p->pr_flight->key, &p->pr_lock)) == 0) {
-			p->pr_stamp = cache_lock_stamp(&p->pr_lock);
+		if (served(p) || notfound(p))
+			return PEER_DONE;   /* the flight, and its lock, are gone */
+		if ((r = cache_lock_try(p->pr_flight->key, &p->pr_flight->fl_lock)) == 0) {
+			p->pr_stamp = cache_lock_stamp(&p->pr_flight->fl_lock);
 			p->pr_moved_ms = now;
 			return PEER_WAIT;
 		}
@@ -141,13 +135,13 @@ static enum peer_claim look(struct peer *p, int64_t now)
 		}
 		return settle(p, r);
 	}
-	if ((stamp = cache_lock_stamp(&p->pr_lock)) != p->pr_stamp) {
+	if ((stamp = cache_lock_stamp(&p->pr_flight->fl_lock)) != p->pr_stamp) {
 		p->pr_stamp = stamp;
 		p->pr_moved_ms = now;
 	} else if (now - p->pr_moved_ms > 2 * stall_ms) {
 		log_warn("fetching %s: the instance that holds its fetch shows no progress for %lld ms",
 		         p->pr_flight->key, (long long)(now - p->pr_moved_ms));
-		cache_lock_release(&p->pr_lock, false, NULL);
+		cache_lock_release(&p->pr_flight->fl_lock, false, NULL);
 		atomic_fetch_add(&n_takeovers, 1);
 		return PEER_FETCH;
 	}
@@ -184,20 +178,10 @@ void peer_touch(struct peer *p)
 {
 	int64_t now;
 
-	if (!p->pr_held || (now = monotonic_ms()) - p->pr_touched_ms < 1000)
+	if (!p->pr_flight->fl_lock_held || (now = monotonic_ms()) - p->pr_touched_ms < 1000)
 		return;
 	p->pr_touched_ms = now;
-	cache_lock_touch(&p->pr_lock);
-}
-
-void peer_release(struct peer *p, const char *nf)
-{
-	char note[400];
-
-	if (nf)
-		snprintf(note, sizeof note, NOTE_NOTFOUND "%s", nf);
-	cache_lock_release(&p->pr_lock, p->pr_held, nf ? note : NULL);
-	p->pr_held = false;
+	cache_lock_touch(&p->pr_flight->fl_lock);
 }
 
 void peer_abort_all(const char *reason)
@@ -209,7 +193,6 @@ void peer_abort_all(const char *reason)
 	while ((p = waiting) != NULL) {
 		waiting = p->pr_next;
 		atomic_fetch_sub(&n_waiting, 1);
-		cache_lock_release(&p->pr_lock, false, NULL);
 		flight_finish(p->pr_flight, &res);
 		p->pr_resume(p, true);
 	}
