@@ -54,6 +54,7 @@ struct flight {
 	bool fl_lock_held;
 	bool fl_from_s3;              /* the body being stored came from the S3 store */
 	bool fl_s3_replace;           /* the S3 object was refused: overwrite it */
+	int64_t fl_s3_fetched;        /* from the S3 store: when it was fetched upstream (Unix s), or 0 */
 	char key[CACHE_KEY_MAX];
 };
 

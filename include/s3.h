@@ -12,7 +12,9 @@
  * a URL, a log line or a metric.
  *
  * What is kept there: immutable files (.info, .mod, .zip of canonical
- * versions) and checksum-database lookups and tiles.  GETs run as
+ * versions), checksum-database lookups and tiles, asked first on a local
+ * miss; and mutable answers (lists, @latest, queries) with their fetch
+ * time, asked when every upstream failed.  GETs run as
  * transfers on the fetcher (fetch.c asks s3_object_url() and s3_sign());
  * PUTs run here, on a pool of their own, after the file is published, so
  * they never delay a client.
@@ -44,18 +46,24 @@ struct s3_conf {
  * credentials), after which goproxyd exits 1. */
 int s3_init(const struct s3_conf *conf, char *why, size_t n);
 bool s3_enabled(void);
-/* Does the store keep the answer to r (immutable files, sumdb lookups and tiles)? */
+/* Does the store keep the answer to r?  Module files and answers, and
+ * checksum-database lookups and tiles (not its latest tree head).  A
+ * mutable answer is asked there only when every upstream failed. */
 bool s3_keeps(const struct request *r);
 /* The object's URL for a cache key. */
 int s3_object_url(const char *key, char *url, size_t n);
 /* Signs the request on e; *hdrs (curl_slist_free_all() after the
  * transfer) holds the headers it needs. */
 int s3_sign(CURL *e, struct curl_slist **hdrs);
+/* A response header line of a store GET: sets *fetched (Unix seconds) from
+ * x-amz-meta-goproxyd-fetched. */
+void s3_header(const char *data, size_t len, int64_t *fetched);
 /* A store GET ended: status 0 when no HTTP answer came. */
 void s3_got(long status, uint64_t bytes, bool rejected);
 /* Copies the published file fd (dup'ed here) to the object of key, in the
  * background, with retries.  replace: overwrite a bad object; otherwise a
- * conditional create (If-None-Match: *). */
+ * conditional create (If-None-Match: *).  The object carries the file's
+ * mtime (its fetch time) as x-amz-meta-goproxyd-fetched. */
 void s3_put(const char *key, int fd, bool replace);
 /* NULL, or why the store is not ready ("S3 store URL is unreachable: ..."). */
 const char *s3_unready(void);

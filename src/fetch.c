@@ -40,6 +40,7 @@ struct job {
 	bool claimed;               /* peer_claim() has run */
 	bool s3_tried;              /* the S3 store was asked first */
 	bool from_s3;               /* this attempt asks the S3 store */
+	bool s3_next;               /* the next attempt asks it (a mutable file's fallback) */
 	struct curl_slist *hdrs;    /* this attempt's request headers */
 	size_t up;                  /* index into cfg->upstreams */
 	int tries;                  /* attempts made on this upstream */
@@ -222,6 +223,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 		j->encoded = false;
 	if (len >= n && strncasecmp(data, name, n) == 0 && !identity_value(data + n, len - n))
 		j->encoded = true;
+	if (j->from_s3)
+		s3_header(data, len, &j->flight->fl_s3_fetched);
 	return len;
 }
 
@@ -253,8 +256,10 @@ static CURL *make_easy(struct job *j)
 static int start_attempt(struct job *j)
 {
 	/* A file the S3 store keeps is asked there first, once. */
-	j->from_s3 = s3_enabled() && !j->s3_tried && s3_keeps(&j->flight->req);
+	j->from_s3 = j->s3_next || (s3_enabled() && !j->s3_tried && s3_keeps(&j->flight->req) &&
+	                            j->flight->req.immutable);
 	j->s3_tried = j->s3_tried || j->from_s3;
+	j->s3_next = false;
 	build_url(j);
 	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
 	j->limit = validate_limit(&j->flight->req);
@@ -301,11 +306,22 @@ static void end_attempt(struct job *j)
 
 /* --- outcomes -------------------------------------------------------------- */
 
+static void requeue(struct job *j, int64_t delay_ms);
+
 /* Ends a fetch that stored nothing (the store ends the others). */
 static void finish(struct job *j, enum fetch_status st, const char *reason)
 {
 	struct fetch_result res = { .status = st, .res_fd = -1 };
 
+	if (st == FETCH_FAILED && !j->s3_tried && s3_enabled() && s3_keeps(&j->flight->req)) {
+		/* Every upstream failed: a mutable answer another instance
+		 * fetched earlier is better than the error. */
+		if (reason != j->error)
+			set_error(j, "%s", reason);
+		j->s3_next = j->s3_tried = true;
+		requeue(j, 0);
+		return;
+	}
 	if (reason)
 		snprintf(res.reason, sizeof res.reason, "%.*s", (int)sizeof res.reason - 1, reason);
 	if (st == FETCH_NOTFOUND && j->flight->req.immutable)
@@ -397,7 +413,10 @@ static void on_stored(void *arg, enum store_outcome o, const char *reason)
 		j->from_s3 = j->flight->fl_from_s3 = false;
 		j->flight->fl_s3_replace = true;
 		j->tries = 0;
-		requeue(j, 0);
+		if (!j->flight->req.immutable)
+			finish(j, FETCH_FAILED, j->error);
+		else
+			requeue(j, 0);
 		return;
 	}
 	set_error(j, "%s", reason);
@@ -461,7 +480,10 @@ static void on_s3_done(struct job *j, CURLcode cc, long code)
 		log_warn("S3 store GET of %s: HTTP %ld", j->flight->key, code);
 	j->from_s3 = false;
 	j->disk_error = false;
-	requeue(j, 0);
+	if (!j->flight->req.immutable)
+		finish(j, FETCH_FAILED, j->error);   /* the upstreams' error stands */
+	else
+		requeue(j, 0);
 }
 
 static void on_done(struct job *j, CURLcode cc)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +39,18 @@ bool s3_enabled(void)
 
 bool s3_keeps(const struct request *r)
 {
-	return r->immutable;
+	return r->kind != REQ_SUMDB || r->immutable;
+}
+
+void s3_header(const char *data, size_t len, int64_t *fetched)
+{
+	static const char name[] = "x-amz-meta-goproxyd-fetched:";
+	char buf[32];
+
+	if (len <= sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
+		return;
+	snprintf(buf, sizeof buf, "%.*s", (int)(len - (sizeof name - 1)), data + sizeof name - 1);
+	*fetched = strtoll(buf, NULL, 10);
 }
 
 /* --- credentials ------------------------------------------------------------ */
@@ -232,6 +244,7 @@ static long simple(const char *url, bool head, char *err, size_t n)
 struct put {
 	int fd;
 	uint64_t size, off;
+	int64_t fetched;            /* the file's mtime */
 	bool replace;
 	char url[4096];
 };
@@ -253,11 +266,13 @@ static long put_once(struct put *p, char *err, size_t n)
 	CURL *e = http_easy(p->url);
 	long status = 0;
 	CURLcode cc;
+	char meta[80];
 
+	snprintf(meta, sizeof meta, "x-amz-meta-goproxyd-fetched: %lld", (long long)p->fetched);
 	/* No "Expect:" override: curl would sign the empty header it then
 	 * leaves out, and the store answers 403. */
 	if (e == NULL || (!p->replace && (hdrs = curl_slist_append(NULL, "If-None-Match: *")) == NULL) ||
-	    s3_sign(e, &hdrs) < 0) {
+	    (hdrs = curl_slist_append(hdrs, meta)) == NULL || s3_sign(e, &hdrs) < 0) {
 		snprintf(err, n, "out of memory");
 		curl_slist_free_all(hdrs);
 		if (e)
@@ -321,6 +336,7 @@ void s3_put(const char *key, int fd, bool replace)
 		return;
 	p->replace = replace;
 	p->size = (uint64_t)st.st_size;
+	p->fetched = (int64_t)st.st_mtim.tv_sec;
 	if (s3_object_url(key, p->url, sizeof p->url) < 0 || (p->fd = dup(fd)) < 0) {
 		free(p);
 		return;

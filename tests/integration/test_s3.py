@@ -163,6 +163,34 @@ def test_b_serves_from_store_with_upstream_stopped():
     eq(metric(b, "goproxyd_s3_puts_total"), 0, "B copied back what it got from the store")
 
 
+def test_mutable_answers_from_store_when_upstream_down():
+    """A's list and @latest answers go to the store with their fetch time;
+    instance C, empty directory, upstream down, serves them from there,
+    as old as they are (its file keeps A's fetch time)."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    m = mkmodules.escape(mkmodules.APP_GO_MOD_REQUIRES[1][0])
+    puts = metric(C.a, "goproxyd_s3_puts_total")
+    bodies = {}
+    for rel in ("%s/@v/list" % m, "%s/@latest" % m):
+        r = get(C.a.port, "/" + rel)
+        eq(r.status, 200, "A: %s" % rel)
+        bodies[rel] = r.body
+    wait_metric(C.a, "goproxyd_s3_puts_total", puts + 2)
+    time.sleep(1.1)   # C's copy must not look newer than A's
+    dead = "http://127.0.0.1:%d" % free_port()
+    cache = os.path.join(D.newdir("c"), "cache")
+    c = s3d("c", proxy=dead, cache=cache)
+    for rel, body in bodies.items():
+        r = get(c.port, "/" + rel)
+        eq(r.status, 200, "C: %s" % rel)
+        eq(r.body, body, "C: body of %s" % rel)
+        a_mtime = int(os.stat(os.path.join(C.a.cache_dir, rel)).st_mtime)
+        eq(int(os.stat(os.path.join(cache, rel)).st_mtime), a_mtime, "C's mtime of %s" % rel)
+    r = get(c.port, "/example.com/nosuchmodule/@v/list")
+    check(r.status in (404, 410), "a list in neither place: %d" % r.status)
+
+
 def test_wrong_secret_refuses_to_start():
     secret = "wrong" + C.env["S3_SECRET_KEY"][5:]
     cache = os.path.join(D.newdir("wrong"), "cache")
@@ -273,6 +301,7 @@ def test_secret_never_logged():
 
 def main(argv):
     return R.main(setup, [test_a_fills_the_store, test_b_serves_from_store_with_upstream_stopped,
+                          test_mutable_answers_from_store_when_upstream_down,
                           test_wrong_secret_refuses_to_start, test_unreachable_store_not_ready,
                           test_store_stopped_local_hits_go_on, test_tampered_object_replaced,
                           test_conditional_create_counts_duplicates, test_secret_never_logged],
