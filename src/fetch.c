@@ -312,10 +312,13 @@ static void requeue(struct job *j, int64_t delay_ms);
 static void finish(struct job *j, enum fetch_status st, const char *reason)
 {
 	struct fetch_result res = { .status = st, .res_fd = -1 };
+	struct stat sb;
 
-	if (st == FETCH_FAILED && !j->s3_tried && s3_enabled() && s3_keeps(&j->flight->req)) {
-		/* Every upstream failed: a mutable answer another instance
-		 * fetched earlier is better than the error. */
+	if (st == FETCH_FAILED && !j->s3_tried && s3_enabled() && s3_keeps(&j->flight->req) &&
+	    cache_stat(j->flight->key, &sb) < 0) {
+		/* Every upstream failed and there is no stale copy here: a
+		 * mutable answer another instance fetched is better than the
+		 * error (a local copy is served stale instead, see server.c). */
 		if (reason != j->error)
 			set_error(j, "%s", reason);
 		j->s3_next = j->s3_tried = true;
