@@ -32,6 +32,8 @@ void metrics_request(enum metric_endpoint e, unsigned status, uint64_t bytes, in
 void metrics_cache(enum metric_cache c);
 /* upstream: index into -proxy, or -1 for a checksum database. */
 void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int64_t usec);
+/* One request to the -s3 store (a GET, or one PUT attempt). */
+void metrics_s3(int64_t usec);
 /* A gauge or counter whose value read() returns when /metrics is
  * rendered; name, type ("gauge", "counter") and help are static strings.
  * Register at start-up only, before the serving threads run. */

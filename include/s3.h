@@ -58,8 +58,9 @@ int s3_sign(CURL *e, struct curl_slist **hdrs);
 /* A response header line of a store GET: sets *fetched (Unix seconds) from
  * x-amz-meta-goproxyd-fetched. */
 void s3_header(const char *data, size_t len, int64_t *fetched);
-/* A store GET ended: status 0 when no HTTP answer came. */
-void s3_got(long status, uint64_t bytes, bool rejected);
+/* A store GET ended (usec long): status 0 when no HTTP answer came;
+ * rejected: its object was then refused by the checks. */
+void s3_got(long status, uint64_t bytes, int64_t usec, bool rejected);
 /* Copies the published file fd (dup'ed here) to the object of key, in the
  * background, with retries.  replace: overwrite a bad object; otherwise a
  * conditional create (If-None-Match: *).  The object carries the file's

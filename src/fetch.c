@@ -412,7 +412,7 @@ static void on_stored(void *arg, enum store_outcome o, const char *reason)
 		/* A bad object: fetch from upstream, and overwrite it. */
 		log_warn("S3 store object %s refused (%s): fetching it from upstream",
 		         j->flight->key, reason);
-		s3_got(200, 0, true);
+		s3_got(200, 0, 0, true);
 		j->from_s3 = j->flight->fl_from_s3 = false;
 		j->flight->fl_s3_replace = true;
 		j->tries = 0;
@@ -467,14 +467,17 @@ bool fetch_reachable(void)
 /* The end of an S3 store GET: store what it found, else go upstream. */
 static void on_s3_done(struct job *j, CURLcode cc, long code)
 {
+	curl_off_t usec = 0;
+
+	curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME_T, &usec);
 	end_attempt(j);
 	if (cc == CURLE_OK && code == 200 && !j->encoded && open_tmp(j) == 0) {
-		s3_got(200, j->received, false);
+		s3_got(200, j->received, usec, false);
 		j->flight->fl_from_s3 = true;
 		store_submit(j->flight, &j->tmp, j->received, "the S3 store", on_stored, j);
 		return;
 	}
-	s3_got(cc == CURLE_OK ? code : 0, j->received, false);
+	s3_got(cc == CURLE_OK ? code : 0, j->received, usec, false);
 	cache_tmp_discard(&j->tmp);
 	if (cc != CURLE_OK)
 		log_warn("S3 store GET of %s: %s", j->flight->key,

@@ -34,7 +34,7 @@ static atomic_ullong bytes_served;
 static atomic_ullong cache_outcomes[MC_COUNT];
 static atomic_ullong upstream_requests[MAX_UPSTREAMS + 1][MU_COUNT];   /* last row: sumdb */
 static atomic_ullong bytes_fetched;
-static struct histogram request_seconds, upstream_seconds;
+static struct histogram request_seconds, upstream_seconds, s3_seconds;
 
 /* Values other files own, read when /metrics is rendered. */
 #define MAX_READERS 32
@@ -109,6 +109,11 @@ void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int6
 	atomic_fetch_add_explicit(&upstream_requests[row][o], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&bytes_fetched, bytes, memory_order_relaxed);
 	observe(&upstream_seconds, usec);
+}
+
+void metrics_s3(int64_t usec)
+{
+	observe(&s3_seconds, usec);
 }
 
 /* --- rendering ------------------------------------------------------------- */
@@ -232,6 +237,9 @@ char *metrics_render(size_t *len)
 	                 &request_seconds);
 	render_histogram(&o, "goproxyd_upstream_duration_seconds", "Duration of upstream transfers.",
 	                 &upstream_seconds);
+	if (cfg && cfg->s3_url)
+		render_histogram(&o, "goproxyd_s3_duration_seconds",
+		                 "Duration of S3 store requests (GETs and PUT attempts).", &s3_seconds);
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "httpget.h"
 #include "log.h"
+#include "metrics.h"
 #include "s3.h"
 #include "workq.h"
 
@@ -191,9 +192,11 @@ static void reached(long status, const char *err)
 	}
 }
 
-void s3_got(long status, uint64_t bytes, bool rejected)
+void s3_got(long status, uint64_t bytes, int64_t usec, bool rejected)
 {
 	reached(status, "no answer");
+	if (!rejected)
+		metrics_s3(usec);
 	atomic_fetch_add(&bytes_in, bytes);
 	if (rejected)
 		atomic_fetch_add(&n_rejected, 1);
@@ -305,7 +308,9 @@ static void put_task(void *arg)
 	for (int t = 0; t < PUT_TRIES; t++) {
 		if (t > 0 && !workq_stopping(pool))
 			usleep((useconds_t)(200000u << (2 * (t - 1))));   /* 0.2, 0.8, 3.2 s */
+		int64_t t0 = monotonic_us();
 		status = put_once(p, err, sizeof err);
+		metrics_s3(monotonic_us() - t0);
 		reached(status, err);
 		if (status == 200 || status == 412 || (status >= 400 && status < 500 && status != 429))
 			break;

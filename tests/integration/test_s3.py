@@ -143,6 +143,9 @@ def test_a_fills_the_store():
     files = immutable_files()
     wait_metric(C.a, "goproxyd_s3_puts_total", len(files))
     eq(metric(C.a, "goproxyd_s3_put_errors_total"), 0, "PUT errors")
+    # every GET (all misses here) and PUT attempt is in the latency histogram
+    check(metric(C.a, "goproxyd_s3_duration_seconds_count") >= 2 * len(files),
+          "store latency observations: %s" % metric(C.a, "goproxyd_s3_duration_seconds_count"))
     for rel in files:
         st, body = curl_s3("GET", rel)
         eq(st, 200, "store object %s" % rel)
