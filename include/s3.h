@@ -46,6 +46,9 @@ struct s3_conf {
  * credentials), after which goproxyd exits 1. */
 int s3_init(const struct s3_conf *conf, char *why, size_t n);
 bool s3_enabled(void);
+/* Enabled, and its last request got an HTTP answer: while the store is
+ * down, misses go straight upstream (the /readyz probe notices its return). */
+bool s3_usable(void);
 /* Does the store keep the answer to r?  Module files and answers, and
  * checksum-database lookups and tiles (not its latest tree head).  A
  * mutable answer is asked there only when every upstream failed. */

@@ -256,7 +256,7 @@ static CURL *make_easy(struct job *j)
 static int start_attempt(struct job *j)
 {
 	/* A file the S3 store keeps is asked there first, once. */
-	j->from_s3 = j->s3_next || (s3_enabled() && !j->s3_tried && s3_keeps(&j->flight->req) &&
+	j->from_s3 = j->s3_next || (s3_usable() && !j->s3_tried && s3_keeps(&j->flight->req) &&
 	                            j->flight->req.immutable);
 	j->s3_tried = j->s3_tried || j->from_s3;
 	j->s3_next = false;
@@ -314,7 +314,7 @@ static void finish(struct job *j, enum fetch_status st, const char *reason)
 	struct fetch_result res = { .status = st, .res_fd = -1 };
 	struct stat sb;
 
-	if (st == FETCH_FAILED && !j->s3_tried && s3_enabled() && s3_keeps(&j->flight->req) &&
+	if (st == FETCH_FAILED && !j->s3_tried && s3_usable() && s3_keeps(&j->flight->req) &&
 	    cache_stat(j->flight->key, &sb) < 0) {
 		/* Every upstream failed and there is no stale copy here: a
 		 * mutable answer another instance fetched is better than the

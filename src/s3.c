@@ -54,6 +54,11 @@ void s3_header(const char *data, size_t len, int64_t *fetched)
 	*fetched = strtoll(buf, NULL, 10);
 }
 
+bool s3_usable(void)
+{
+	return s3_enabled() && !atomic_load(&down);
+}
+
 /* --- credentials ------------------------------------------------------------ */
 
 static void trim(char *s)
@@ -366,7 +371,7 @@ const char *s3_unready(void)
 {
 	int64_t now = monotonic_ms(), last = atomic_load(&probe_at_ms);
 
-	if (!s3_enabled() || !atomic_load(&down))
+	if (!s3_enabled() || s3_usable())
 		return NULL;
 	/* Without traffic (a load balancer withholds it from an instance
 	 * that is not ready) nothing else would notice the store is back. */

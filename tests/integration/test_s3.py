@@ -224,21 +224,42 @@ def test_unreachable_store_not_ready():
 
 
 def test_store_stopped_local_hits_go_on():
-    """With radosgw stopped (SIGSTOP) mid-run, A's local hits go on."""
+    """With radosgw stopped (SIGSTOP) mid-run: A's local hits go on; on
+    instance E the first miss waits for its store GET to stall
+    (-stallTimeout 2s), then the store counts as down, further misses go
+    straight upstream, and /readyz says 503 naming the store until the
+    store answers again."""
     if not C.filled:
         raise TestFailure("needs test_a_fills_the_store")
+    C.up.reset()
+    e = s3d("e", extra=["-stallTimeout", "2s"])
+    eq(get(e.port, "/readyz").status, 200, "E's /readyz before")
     with open(os.path.join(C.ceph, "pids")) as f:
         rgw = int(f.read().split()[-1])   # the last started: radosgw
     os.kill(rgw, signal.SIGSTOP)
     try:
         go_run(C.a.url, "go-a-again")
-        rel = immutable_files()[2]
+        files = immutable_files()
         t0 = time.time()
-        r = get(C.a.port, "/" + rel, timeout=10)
+        r = get(C.a.port, "/" + files[2], timeout=10)
         eq(r.status, 200, "a hit while the store is stopped")
-        check(time.time() - t0 < 5, "a hit waited on the stopped store")
+        check(time.time() - t0 < 1.5, "a hit waited on the stopped store")
+        r = get(e.port, "/" + files[0], timeout=30)
+        eq(r.status, 200, "E's first miss")
+        t0 = time.time()
+        r = get(e.port, "/" + files[1], timeout=30)
+        eq(r.status, 200, "E's second miss")
+        check(time.time() - t0 < 1.5, "E's second miss waited %.1f s on the stopped store"
+              % (time.time() - t0))
+        r = get(e.port, "/readyz")
+        eq(r.status, 503, "E's /readyz with the store stopped")
+        check(C.s3url.rsplit("/", 1)[0] in r.text(), "/readyz does not name the store: %r" % r.text())
     finally:
         os.kill(rgw, signal.SIGCONT)
+    deadline = time.time() + 20
+    while get(e.port, "/readyz").status != 200 and time.time() < deadline:
+        time.sleep(0.5)
+    eq(get(e.port, "/readyz").status, 200, "E's /readyz once the store is back")
 
 
 def test_tampered_object_replaced():
