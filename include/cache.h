@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "route.h"
@@ -109,6 +110,38 @@ int cache_tmp_publish(struct cache_tmp *t);
 void cache_tmp_discard(struct cache_tmp *t);
 /* Publishes a small in-memory body under key (create, write, publish). */
 int cache_store_bytes(const char *key, const void *buf, size_t len);
+
+/* Fetch locks: one instance at a time fetches a key among the processes
+ * sharing the cache directory.  The lock is an OFD write lock on
+ * ".goproxyd-tmp-lock-<final name>" beside the key's final name, so the
+ * kernel (or the NFSv4 server) releases it when its holder dies, and the
+ * temp-file sweeps remove an unheld one.  The holder unlinks the file
+ * before it lets go (after publishing), so a waiter that then gets the
+ * lock on the old inode knows the holder is done; it may read the note
+ * the holder left (e.g. "notfound ...").  fd -1: not in use. */
+struct cache_lock {
+	int cl_fd;
+	int cl_dirfd;
+	char cl_name[256];
+};
+
+/* Opens key's lock file and tries to lock it: 1 if this process now holds
+ * it, 0 if another does (l stays open for cache_lock_retry()), or a
+ * negative errno (l closed: coordination is not possible for key). */
+int cache_lock_try(const char *key, struct cache_lock *l);
+/* Tries again: 1 if the lock was got on the file still named, 2 if the
+ * holder let go and unlinked it (done: read its note, look for its file;
+ * cache_lock_try() again to fetch), 0 if still held. */
+int cache_lock_retry(struct cache_lock *l);
+/* The holder's heartbeat (futimens), and its last one as the waiter sees it. */
+void cache_lock_touch(struct cache_lock *l);
+int64_t cache_lock_stamp(struct cache_lock *l);
+/* The note a holder left in the file, NUL-terminated (0 if none, or < 0). */
+ssize_t cache_lock_note(struct cache_lock *l, char *buf, size_t n);
+/* Closes l.  The holder (held) first writes note (or none) and unlinks
+ * the file while it still names the locked inode.  Safe on a closed l
+ * (fds -1). */
+void cache_lock_release(struct cache_lock *l, bool held, const char *note);
 
 /* NULL if files can be created in the cache directory right now, else why
  * not ("is on a read-only file system", "is on a full disk (...)", ...), to

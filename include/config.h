@@ -50,6 +50,9 @@ struct config {
 	char *tls_cert, *tls_key;    /* -tlsCert, -tlsKey: PEM files, or NULL */
 	char *auth_file;             /* -authFile: user:crypt-hash lines, or NULL */
 	char *netrc;                 /* -netrc: upstream credentials, or NULL */
+	char *s3_url;                /* -s3: http(s)://host[:port]/bucket[/prefix], or NULL */
+	char *s3_region;             /* -s3Region */
+	char *s3_creds_file;         /* -s3CredentialsFile, or NULL: the environment */
 	uint64_t cache_max_bytes;    /* -cacheMaxSize: 0 = no cap */
 	int64_t cache_expire_ms;     /* -cacheExpire: freshness of mutable answers */
 	int64_t neg_cache_ms;        /* -negativeCacheExpire: remembered 404s */

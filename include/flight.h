@@ -42,6 +42,8 @@ struct fetch_result {
 	char reason[320];        /* otherwise: one line for the client */
 };
 
+#define FLIGHT_NOTE_NOTFOUND "notfound "
+
 struct waiter {
 	struct waiter *next;
 	void (*wake)(struct waiter *w);
@@ -54,6 +56,14 @@ struct flight {
 	struct request req;
 	atomic_bool fl_warm;          /* warming, and no request has joined */
 	bool fl_started_warm;         /* created by flight_start_warm() */
+	/* The fetch lock shared with other instances (peer.h), if taken:
+	 * flight_finish() lets go of it before any waiter wakes, leaving
+	 * FLIGHT_NOTE_NOTFOUND "<reason>" in it for a FETCH_NOTFOUND. */
+	struct cache_lock fl_lock;
+	bool fl_lock_held;
+	bool fl_from_s3;              /* the body being stored came from the S3 store */
+	bool fl_s3_replace;           /* the S3 object was refused: overwrite it */
+	int64_t fl_s3_fetched;        /* from the S3 store: when it was fetched upstream (Unix s), or 0 */
 	char key[CACHE_KEY_MAX];
 };
 

@@ -41,6 +41,8 @@ void metrics_direct(enum metric_direct o, int64_t usec);
 void metrics_upstream_last(int upstream, enum metric_upstream *o, int64_t *when_s);
 /* Requests answered since start, and the cache outcomes counted so far. */
 void metrics_totals(uint64_t *requests_total, uint64_t cache[MC_COUNT]);
+/* One request to the -s3 store (a GET, or one PUT attempt). */
+void metrics_s3(int64_t usec);
 /* A gauge or counter whose value read() returns when /metrics is
  * rendered; name, type ("gauge", "counter") and help are static strings.
  * A name may carry labels, `name{label="value"}`: the series of one name,

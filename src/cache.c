@@ -537,6 +537,130 @@ int cache_store_bytes(const char *key, const void *buf, size_t len)
 	return r;
 }
 
+/* --- fetch locks shared by the instances on one directory ----------------- */
+
+#define LOCK_PREFIX CACHE_TMP_PREFIX "lock-"
+
+/* Does the name still point at the inode fd has open? */
+static bool still_named(int dirfd, const char *name, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+static void lock_close(struct cache_lock *l)
+{
+	if (l->cl_fd >= 0)
+		close(l->cl_fd);
+	if (l->cl_dirfd >= 0)
+		close(l->cl_dirfd);
+	l->cl_fd = l->cl_dirfd = -1;
+}
+
+/* Opens the lock file and takes the lock: 1, 0 (busy), or -errno. */
+static int lock_open(struct cache_lock *l)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		int r;
+
+		l->cl_fd = openat(l->cl_dirfd, l->cl_name,
+		                  O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (l->cl_fd < 0)
+			return -errno;
+		if ((r = ofd_lock(l->cl_fd, F_WRLCK)) == -EAGAIN || r == -EACCES)
+			return 0;
+		if (r < 0)
+			return r;
+		/* Got it on a name the last holder (or a sweep) just unlinked:
+		 * that inode is nobody's lock any more; open the name again. */
+		if (still_named(l->cl_dirfd, l->cl_name, l->cl_fd)) {
+			if (ftruncate(l->cl_fd, 0) < 0)
+				return -errno;
+			return 1;
+		}
+		close(l->cl_fd);
+		l->cl_fd = -1;
+	}
+	return -EAGAIN;
+}
+
+int cache_lock_try(const char *key, struct cache_lock *l)
+{
+	const char *base;
+	int r;
+
+	if (l->cl_dirfd < 0) {
+		if ((l->cl_dirfd = open_parent(key, true, &base)) < 0) {
+			r = l->cl_dirfd;
+			l->cl_dirfd = l->cl_fd = -1;
+			return r;
+		}
+		if (strlen(LOCK_PREFIX) + strlen(base) >= sizeof l->cl_name) {
+			close(l->cl_dirfd);
+			l->cl_dirfd = l->cl_fd = -1;
+			return -ENAMETOOLONG;
+		}
+		snprintf(l->cl_name, sizeof l->cl_name, LOCK_PREFIX "%s", base);
+	}
+	if (l->cl_fd >= 0)
+		close(l->cl_fd);
+	l->cl_fd = -1;
+	if ((r = lock_open(l)) < 0)
+		lock_close(l);
+	return r;
+}
+
+int cache_lock_retry(struct cache_lock *l)
+{
+	int r = ofd_lock(l->cl_fd, F_WRLCK);
+
+	if (r == -EAGAIN || r == -EACCES)
+		return 0;
+	if (r == 0 && still_named(l->cl_dirfd, l->cl_name, l->cl_fd))
+		return ftruncate(l->cl_fd, 0) < 0 ? 2 : 1;
+	return 2;
+}
+
+void cache_lock_touch(struct cache_lock *l)
+{
+	if (l->cl_fd >= 0)
+		futimens(l->cl_fd, NULL);
+}
+
+int64_t cache_lock_stamp(struct cache_lock *l)
+{
+	struct stat st;
+
+	if (l->cl_fd < 0 || fstat(l->cl_fd, &st) < 0)
+		return 0;
+	return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+ssize_t cache_lock_note(struct cache_lock *l, char *buf, size_t n)
+{
+	ssize_t got = n > 0 ? pread(l->cl_fd, buf, n - 1, 0) : -1;
+
+	if (got < 0)
+		return -errno;
+	buf[got] = '\0';
+	return got;
+}
+
+void cache_lock_release(struct cache_lock *l, bool held, const char *note)
+{
+	if (held && l->cl_fd >= 0) {
+		if (note != NULL && pwrite(l->cl_fd, note, strlen(note), 0) < 0)
+			log_warn("fetch lock %s: %s", l->cl_name, strerror(errno));
+		/* Unlinked before the lock goes: a waiter that gets it then
+		 * finds the name gone and knows the holder is done. */
+		if (still_named(l->cl_dirfd, l->cl_name, l->cl_fd))
+			unlinkat(l->cl_dirfd, l->cl_name, 0);
+	}
+	lock_close(l);
+}
+
 /* --- @v/list rebuilt from cached .info files ------------------------------ */
 
 struct vlist {

@@ -341,7 +341,11 @@ static int visit(const char *fpath, const struct stat *st, int type, struct FTW 
 
 	if (atomic_load(&stop_walk))
 		return FTW_STOP;
-	if (ftw->level == 1 && type == FTW_D && strcmp(fpath + ftw->base, "sumdb") == 0)
+	/* Checksum-database files, and any top directory no module path can
+	 * name (a leading dot): the go command's GOPATH (direct.h) is one, and
+	 * its tree of extracted sources is not worth walking. */
+	if (ftw->level == 1 && type == FTW_D &&
+	    (strcmp(fpath + ftw->base, "sumdb") == 0 || fpath[ftw->base] == '.'))
 		return FTW_SKIP_SUBTREE;
 	if (type != FTW_F || strlen(fpath) <= root_len)
 		return FTW_CONTINUE;

@@ -289,6 +289,37 @@ set_sumdb(struct config *cfg, const char *v)
 	return NULL;
 }
 
+/* -s3: path-style http(s)://HOST[:PORT]/BUCKET[/PREFIX], never with
+ * credentials, a query or a fragment. */
+static const char *
+set_s3(struct config *cfg, const char *v)
+{
+	const char *host, *path;
+
+	if (*v == '\0') {
+		free(cfg->s3_url);
+		cfg->s3_url = NULL;
+		return NULL;
+	}
+	if (strncmp(v, "http://", 7) == 0)
+		host = v + 7;
+	else if (strncmp(v, "https://", 8) == 0)
+		host = v + 8;
+	else
+		return "want http(s)://HOST[:PORT]/BUCKET[/PREFIX]";
+	path = strchr(host, '/');
+	if (path == host || path == NULL || path[1] == '\0' || path[1] == '/')
+		return "want http(s)://HOST[:PORT]/BUCKET[/PREFIX] (path-style: the bucket in the path)";
+	if (memchr(host, '@', (size_t)(path - host)))
+		return "credentials are not accepted in the URL: use AWS_ACCESS_KEY_ID and "
+		       "AWS_SECRET_ACCESS_KEY, or -s3CredentialsFile";
+	if (strpbrk(v, "?#%") || strpbrk(v, " \t\r\n"))
+		return "no query, fragment, '%' or spaces in the URL";
+	free(cfg->s3_url);
+	cfg->s3_url = xstrdup(v);
+	return NULL;
+}
+
 #define OFF(field) offsetof(struct config, field)
 
 static const struct flag flags[] = {
@@ -358,6 +389,13 @@ static const struct flag flags[] = {
 	  "require HTTP basic auth: lines user:crypt(3)-hash (yescrypt, bcrypt, SHA-512)" },
 	{ "netrc", F_PATH, OFF(netrc), 0, 0, NULL, "file", "",
 	  "netrc file with credentials for upstream proxies" },
+	{ "s3", F_FUNC, 0, 0, 0, set_s3, "url", "",
+	  "S3-compatible shared tier, path-style: http(s)://host[:port]/bucket[/prefix]\n    \t"
+	  "(credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)" },
+	{ "s3Region", F_PATH, OFF(s3_region), 0, 0, NULL, "region", "us-east-1",
+	  "region the -s3 requests are signed for" },
+	{ "s3CredentialsFile", F_PATH, OFF(s3_creds_file), 0, 0, NULL, "file", "",
+	  "S3 credentials in the AWS shared-credentials format (profile $AWS_PROFILE or default)" },
 	{ "maxFetches", F_INT, OFF(max_fetches), 1, 4096, NULL, "n", "256",
 	  "upstream transfers at once (others queue); one module gets a quarter, one upstream three quarters" },
 	{ "warm", F_INT, OFF(warm), 0, 4096, NULL, "n", "64",
@@ -526,6 +564,9 @@ config_free(struct config *cfg)
 	free(cfg->tls_key);
 	free(cfg->auth_file);
 	free(cfg->netrc);
+	free(cfg->s3_url);
+	free(cfg->s3_region);
+	free(cfg->s3_creds_file);
 	config_free_sumdbs(cfg->sumdbs, cfg->n_sumdbs);
 	memset(cfg, 0, sizeof(*cfg));
 }

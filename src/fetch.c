@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #include "httpget.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
+#include "s3.h"
 #include "store.h"
 #include "sumdburl.h"
 #include "text.h"
@@ -35,6 +38,12 @@ struct job {
 	struct fetchq_entry entry;  /* first: the queue hands entries back */
 	struct job *next;           /* in submitted or running */
 	struct flight *flight;
+	struct peer peer;           /* the fetch lock shared with other instances */
+	bool claimed;               /* peer_claim() has run */
+	bool s3_tried;              /* the S3 store was asked first */
+	bool from_s3;               /* this attempt asks the S3 store */
+	bool s3_next;               /* the next attempt asks it (a mutable file's fallback) */
+	struct curl_slist *hdrs;    /* this attempt's request headers */
 	size_t up;                  /* index into cfg->upstreams */
 	int tries;                  /* attempts made on this upstream */
 	int64_t not_before;         /* monotonic ms: retry backoff */
@@ -104,6 +113,11 @@ static void build_url(struct job *j)
 	char path[3 * CACHE_KEY_MAX];
 	char v[3 * MP_VERSION_MAX];
 
+	if (j->from_s3) {
+		if (s3_object_url(j->flight->key, j->url, sizeof j->url) < 0)
+			j->url[0] = '\0';
+		return;
+	}
 	if (r->kind == REQ_SUMDB) {
 		/* decided before the first attempt: see start_due() */
 		path_escape(path, sizeof path, r->sumdb_rest);
@@ -172,6 +186,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	j->received += len;
 	j->last_byte_ms = monotonic_ms();
+	peer_touch(&j->peer);
 	return len;
 }
 
@@ -215,6 +230,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 		j->encoded = false;
 	if (len >= n && strncasecmp(data, name, n) == 0 && !identity_value(data + n, len - n))
 		j->encoded = true;
+	if (j->from_s3)
+		s3_header(data, len, &j->flight->fl_s3_fetched);
 	return len;
 }
 
@@ -234,6 +251,10 @@ static CURL *make_easy(struct job *j)
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(e, CURLOPT_XFERINFODATA, j);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)j->limit);
+	if (j->from_s3 && s3_sign(e, &j->hdrs) < 0) {
+		curl_easy_cleanup(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -241,6 +262,11 @@ static CURL *make_easy(struct job *j)
  * see open_tmp()). */
 static int start_attempt(struct job *j)
 {
+	/* A file the S3 store keeps is asked there first, once. */
+	j->from_s3 = j->s3_next || (s3_usable() && !j->s3_tried && s3_keeps(&j->flight->req) &&
+	                            j->flight->req.immutable);
+	j->s3_tried = j->s3_tried || j->from_s3;
+	j->s3_next = false;
 	build_url(j);
 	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
 	j->limit = validate_limit(&j->flight->req);
@@ -249,6 +275,7 @@ static int start_attempt(struct job *j)
 	j->too_large = j->disk_error = j->stalled = j->encoded = false;
 	j->last_byte_ms = monotonic_ms();
 	j->errbuf[0] = '\0';
+	peer_touch(&j->peer);
 	j->easy = make_easy(j);
 	if (j->easy == NULL || curl_multi_add_handle(multi, j->easy) != CURLM_OK) {
 		set_error(j, "cannot start a transfer to %s", j->url);
@@ -276,6 +303,8 @@ static void end_attempt(struct job *j)
 		curl_easy_cleanup(j->easy);
 		j->easy = NULL;
 	}
+	curl_slist_free_all(j->hdrs);
+	j->hdrs = NULL;
 	if (j->counted) {
 		fetchq_done(&waiting, &j->entry);
 		j->counted = false;
@@ -284,11 +313,25 @@ static void end_attempt(struct job *j)
 
 /* --- outcomes -------------------------------------------------------------- */
 
+static void requeue(struct job *j, int64_t delay_ms);
+
 /* Ends a fetch that stored nothing (the store ends the others). */
 static void finish(struct job *j, enum fetch_status st, const char *reason)
 {
 	struct fetch_result res = { .status = st, .res_fd = -1 };
+	struct stat sb;
 
+	if (st == FETCH_FAILED && !j->s3_tried && s3_usable() && s3_keeps(&j->flight->req) &&
+	    cache_stat(j->flight->key, &sb) < 0) {
+		/* Every upstream failed and there is no stale copy here: a
+		 * mutable answer another instance fetched is better than the
+		 * error (a local copy is served stale instead, see server.c). */
+		if (reason != j->error)
+			set_error(j, "%s", reason);
+		j->s3_next = j->s3_tried = true;
+		requeue(j, 0);
+		return;
+	}
 	if (reason)
 		snprintf(res.reason, sizeof res.reason, "%.*s", (int)sizeof res.reason - 1, reason);
 	if (st == FETCH_NOTFOUND && j->flight->req.immutable)
@@ -394,6 +437,20 @@ static void on_stored(void *arg, enum store_outcome o, const char *reason)
 		free(j);
 		return;
 	}
+	if (j->from_s3) {
+		/* A bad object: fetch from upstream, and overwrite it. */
+		log_warn("S3 store object %s refused (%s): fetching it from upstream",
+		         j->flight->key, reason);
+		s3_got(200, 0, 0, true);
+		j->from_s3 = j->flight->fl_from_s3 = false;
+		j->flight->fl_s3_replace = true;
+		j->tries = 0;
+		if (!j->flight->req.immutable)
+			finish(j, FETCH_FAILED, j->error);
+		else
+			requeue(j, 0);
+		return;
+	}
 	set_error(j, "%s", reason);
 	on_error(j, false);
 }
@@ -452,11 +509,44 @@ bool fetch_reachable(void)
 	return atomic_load(&reachable);
 }
 
+/* The end of an S3 store GET: store what it found, else go upstream. */
+static void on_s3_done(struct job *j, CURLcode cc, long code)
+{
+	curl_off_t usec = 0;
+
+	curl_easy_getinfo(j->easy, CURLINFO_TOTAL_TIME_T, &usec);
+	end_attempt(j);
+	j->metric_row = NO_METRIC_ROW;   /* s3_got() counts the store's requests */
+	if (cc == CURLE_OK && code == 200 && !j->encoded && open_tmp(j) == 0) {
+		s3_got(200, j->received, usec, false);
+		j->flight->fl_from_s3 = true;
+		store_submit(j->flight, &j->tmp, j->received, "the S3 store", on_stored, j);
+		return;
+	}
+	s3_got(cc == CURLE_OK ? code : 0, j->received, usec, false);
+	cache_tmp_discard(&j->tmp);
+	if (cc != CURLE_OK)
+		log_warn("S3 store GET of %s: %s", j->flight->key,
+		         j->errbuf[0] ? j->errbuf : curl_easy_strerror(cc));
+	else if (code != 404)
+		log_warn("S3 store GET of %s: HTTP %ld", j->flight->key, code);
+	j->from_s3 = false;
+	j->disk_error = false;
+	if (!j->flight->req.immutable)
+		finish(j, FETCH_FAILED, j->error);   /* the upstreams' error stands */
+	else
+		requeue(j, 0);
+}
+
 static void on_done(struct job *j, CURLcode cc)
 {
 	long code = 0;
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (j->from_s3) {
+		on_s3_done(j, cc, code);
+		return;
+	}
 	note_transfer(j, code);
 	if (code != 200)
 		capture_reason(j);
@@ -600,6 +690,35 @@ static bool located(const struct job *j)
 	return r->kind != REQ_SUMDB || sumdb_url_known(&cfg->sumdbs[r->sumdb_db]) != NULL;
 }
 
+/* Another instance's fetch of j's file ended (peer.h), on the fetcher. */
+static void on_peer(struct peer *p, bool finished)
+{
+	struct job *j = (struct job *)((char *)p - offsetof(struct job, peer));
+
+	if (finished)
+		free(j);
+	else
+		requeue(j, 0);
+}
+
+/* Before j's first attempt: does this instance fetch it?  False if not
+ * (another instance does, or did: j is no longer the caller's). */
+static bool claim(struct job *j)
+{
+	enum peer_claim c;
+
+	if (j->claimed)
+		return true;
+	j->claimed = true;
+	if ((c = peer_claim(&j->peer)) == PEER_FETCH)
+		return true;
+	fetchq_done(&waiting, &j->entry);
+	j->counted = false;
+	if (c == PEER_DONE)
+		free(j);
+	return false;
+}
+
 /* Starts the queued jobs that may start now (fetchq.h), setting *started
  * if it started any.  Returns the delay until a job in backoff is due, or
  * -1. */
@@ -616,6 +735,8 @@ static int64_t start_due(bool *started)
 			fetchq_done(&waiting, &j->entry);
 			j->counted = false;
 			sumdb_locate(&cfg->sumdbs[j->flight->req.sumdb_db], on_located, j);
+		} else if (!claim(j)) {
+			continue;
 		} else if (start_attempt(j) < 0) {
 			fetchq_done(&waiting, &j->entry);
 			j->counted = false;
@@ -695,6 +816,7 @@ static void abort_all(void)
 	struct fetchq_entry *e, *next;
 
 	take_submitted();
+	peer_abort_all("goproxyd is shutting down");
 	for (e = fetchq_take_all(&waiting); e; e = next) {
 		next = e->next;
 		finish((struct job *)e, FETCH_FAILED, "goproxyd is shutting down");
@@ -714,14 +836,14 @@ static bool idle(void)
 	pthread_mutex_lock(&qlock);
 	empty = submitted == NULL;
 	pthread_mutex_unlock(&qlock);
-	return empty && waiting.waiting == 0 && running == NULL;
+	return empty && waiting.waiting == 0 && running == NULL && peer_waiting() == 0;
 }
 
 static void *fetcher_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		int64_t deadline = atomic_load(&stop_deadline), due;
+		int64_t deadline = atomic_load(&stop_deadline), due, peer_due;
 		bool started = false;
 		int still;
 		long timeout;
@@ -738,6 +860,8 @@ static void *fetcher_main(void *arg)
 		due = start_due(&started);
 		if (started)
 			continue;   /* send them now */
+		if ((peer_due = peer_poll()) >= 0 && (due < 0 || peer_due < due))
+			due = peer_due;
 		maybe_probe();
 		curl_multi_timeout(multi, &timeout);
 		if (timeout < 0 || timeout > 1000)
@@ -763,6 +887,7 @@ int fetch_start(const struct config *c)
 	struct fetchq_limits lim = fetchq_limits_for((unsigned)c->max_fetches);
 
 	cfg = c;
+	peer_init(c->cache_expire_ms, c->neg_cache_ms, c->stall_timeout_ms);
 	if (fetchq_init(&waiting, &lim, (unsigned)c->n_upstreams + 1) < 0)
 		return -1;
 	fetchq_set_low(&waiting, job_is_low);
@@ -792,6 +917,7 @@ void fetch_submit(struct flight *f)
 	}
 	j->flight = f;
 	j->tmp.tmp_fd = j->tmp.tmp_dirfd = -1;
+	peer_prepare(&j->peer, f, on_peer);
 	if (f->req.kind != REQ_SUMDB && config_denied(cfg, f->req.path)) {
 		text_fail(j->notfound, sizeof j->notfound, "%s is refused by this proxy (-deny)", f->req.path);
 		finish(j, FETCH_NOTFOUND, j->notfound);

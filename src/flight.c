@@ -50,6 +50,7 @@ static struct flight *create(struct flight **fp, const struct request *r, const 
 	if (f == NULL)
 		abort();   /* a few hundred bytes: nothing sensible to do */
 	f->req = *r;
+	f->fl_lock.cl_fd = f->fl_lock.cl_dirfd = -1;
 	strcpy(f->key, key);
 	*fp = f;
 	n_flights++;
@@ -101,12 +102,28 @@ bool flight_is_warm(const struct flight *f)
 	return atomic_load(&f->fl_warm);
 }
 
+/* Lets go of the fetch lock: the other instances waiting for this file
+ * may go on once the answer is in place (or noted in the lock). */
+static void release_lock(struct flight *f, const struct fetch_result *res)
+{
+	char note[400];
+
+	if (f->fl_lock.cl_fd < 0 && f->fl_lock.cl_dirfd < 0)
+		return;
+	if (res->status == FETCH_NOTFOUND)
+		snprintf(note, sizeof note, FLIGHT_NOTE_NOTFOUND "%.320s", res->reason);
+	cache_lock_release(&f->fl_lock, f->fl_lock_held,
+	                   res->status == FETCH_NOTFOUND ? note : NULL);
+	f->fl_lock_held = false;
+}
+
 void flight_finish(struct flight *f, const struct fetch_result *res)
 {
 	struct waiter *w, *next;
 	struct flight **fp;
 	bool warm;
 
+	release_lock(f, res);
 	pthread_mutex_lock(&lock);
 	fp = find_slot(f->key);
 	if (*fp == f)

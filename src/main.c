@@ -5,8 +5,10 @@
  * Files depend on each other one way, from here down to the leaves:
  *
  *   main -> server -> warm -> fetch -> store -> verify -> sumdburl -> httpget
- *            |        \-> gomod   |-> fetchq   \-> dirhash, note, tlog
- *            |                    \-> direct (the go command, for origins)
+ *            |         |        |        \-> s3 -> httpget   \-> dirhash, note, tlog
+ *            |         |        |-> fetchq, peer (the fleet's fetch locks)
+ *            |         |        \-> direct (the go command, for origins)
+ *            |         \-> gomod
  *            |-> respond, ops -> hot, auth
  *            \-> flight, cache, gc -> route, modpath, text
  *            \-> frontpage (ops) -> catalog; catalog (cache, store, gc) -> modpath
@@ -16,7 +18,8 @@
  *
  * Start-up order (start()) is the dependency order, bottom up; each init
  * takes the config it needs and keeps it: the cache, httpget (libcurl),
- * the checksum databases' locations and keys, the access log, metrics and
+ * the S3 store (its credentials checked, so a refusal exits 1), the
+ * checksum databases' locations and keys, the access log, metrics and
  * their readers, the disk-cap collector, the go command's check and the
  * direct pool, the listening socket, the catalog index (its walk of the
  * cache runs on a thread of its own, and nothing waits for it), the
@@ -57,6 +60,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "prefetch.h"
+#include "peer.h"
+#include "s3.h"
 #include "server.h"
 #include "store.h"
 #include "sumdburl.h"
@@ -233,6 +238,7 @@ static void shutdown_gracefully(const struct config *cfg)
 	direct_stop();
 	verify_stop(deadline);
 	store_stop();
+	s3_stop();   /* the PUTs the store queued */
 	sumdb_locate_stop();
 	/* Requests woken by aborted fetches still get their 404 answer. */
 	for (int i = 0; i < 50 && server_inflight() > 0; i++)
@@ -265,6 +271,7 @@ static uint64_t read_flights(void) { return flight_count(); }
 static uint64_t read_waiters(void) { return flight_waiters(); }
 static uint64_t read_cache_files(void) { uint64_t f, b; cache_usage(&f, &b); return f; }
 static uint64_t read_cache_bytes(void) { uint64_t f, b; cache_usage(&f, &b); return b; }
+static uint64_t read_peer_waiting(void) { return peer_waiting(); }
 static uint64_t read_evicted_units(void) { uint64_t u, b; gc_evicted(&u, &b); return u; }
 static uint64_t read_evicted_bytes(void) { uint64_t u, b; gc_evicted(&u, &b); return b; }
 static uint64_t read_warm_stored(void) { return warm_fetches(WARM_STORED); }
@@ -280,6 +287,31 @@ static const struct {
 	  "Client connections closed at once for -maxConns or -maxConnsPerIP.", read_refused },
 	{ "goproxyd_fetches_inflight", "gauge", "Upstream fetches running or queued.", read_flights },
 	{ "goproxyd_fetch_waiters", "gauge", "Requests suspended waiting for a fetch.", read_waiters },
+	{ "goproxyd_fleet_waiting", "gauge",
+	  "Fetches waiting for another instance on the cache directory to fetch the file.",
+	  read_peer_waiting },
+	{ "goproxyd_fleet_served_total", "counter",
+	  "Fetches answered by another instance's fetch (its published file or its not-found).",
+	  peer_served },
+	{ "goproxyd_fleet_takeovers_total", "counter",
+	  "Fetches taken over from an instance that died or showed no progress.", peer_takeovers },
+	{ "goproxyd_s3_get_hits_total", "counter", "S3 store GETs that found the object.",
+	  s3_get_hits },
+	{ "goproxyd_s3_get_misses_total", "counter", "S3 store GETs answered 404.", s3_get_misses },
+	{ "goproxyd_s3_get_errors_total", "counter",
+	  "S3 store GETs that failed (no answer, or a status other than 200 and 404).", s3_get_errors },
+	{ "goproxyd_s3_get_rejected_total", "counter",
+	  "S3 store objects refused by the checks (fetched from upstream and replaced).",
+	  s3_get_rejected },
+	{ "goproxyd_s3_puts_total", "counter", "Files copied to the S3 store.", s3_puts },
+	{ "goproxyd_s3_put_exists_total", "counter",
+	  "PUTs refused with 412 because the object existed (If-None-Match: *).", s3_put_exists },
+	{ "goproxyd_s3_put_errors_total", "counter", "PUTs that failed after their retries.",
+	  s3_put_errors },
+	{ "goproxyd_s3_received_bytes_total", "counter", "Body bytes received from the S3 store.",
+	  s3_bytes_in },
+	{ "goproxyd_s3_sent_bytes_total", "counter", "Body bytes copied to the S3 store.",
+	  s3_bytes_out },
 	{ "goproxyd_cache_files", "gauge", "Files in the cache directory.", read_cache_files },
 	{ "goproxyd_cache_bytes", "gauge", "Bytes in the cache directory.", read_cache_bytes },
 	{ "goproxyd_cache_evictions_total", "counter",
@@ -337,7 +369,9 @@ static void raise_fd_limit(void)
 static int start(const struct config *cfg)
 {
 	const struct httpget_conf http = { cfg->netrc, cfg->connect_timeout_ms };
-	char why[256];
+	const struct s3_conf s3 = { cfg->s3_url, cfg->s3_region, cfg->s3_creds_file,
+	                            cfg->stall_timeout_ms };
+	char why[512];
 	bool shared;
 	int r, fd;
 
@@ -351,6 +385,10 @@ static int start(const struct config *cfg)
 	}
 	if (httpget_init(&http) < 0 || sumdb_url_init(cfg) < 0)
 		return 1;
+	if (s3_init(&s3, why, sizeof why) < 0) {
+		log_error("%s", why);
+		return 1;
+	}
 	if (verify_init(cfg) < 0)
 		return 2;
 	if ((r = accesslog_open(cfg->access_log, cfg->log_json)) < 0) {
@@ -386,6 +424,7 @@ static void stop_services(void)
 	direct_stop();
 	verify_stop(0);
 	store_stop();
+	s3_stop();
 	sumdb_locate_stop();
 	server_stop();
 	sumdb_url_free();

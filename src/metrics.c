@@ -40,7 +40,8 @@ static atomic_ullong direct_fetches[MD_COUNT];
 /* Each row's last outcome and when (seconds since the epoch; 0: never). */
 static atomic_int upstream_last[MAX_UPSTREAMS + 1];
 static atomic_llong upstream_last_time[MAX_UPSTREAMS + 1];
-static struct histogram request_seconds, upstream_seconds, direct_seconds;
+static struct histogram request_seconds, upstream_seconds, direct_seconds,
+                        s3_seconds;
 
 /* Values other files own, read when /metrics is rendered. */
 #define MAX_READERS 32
@@ -143,6 +144,11 @@ void metrics_totals(uint64_t *requests_total, uint64_t cache[MC_COUNT])
 	*requests_total = n;
 	for (size_t c = 0; c < MC_COUNT; c++)
 		cache[c] = atomic_load_explicit(&cache_outcomes[c], memory_order_relaxed);
+}
+
+void metrics_s3(int64_t usec)
+{
+	observe(&s3_seconds, usec);
 }
 
 /* --- rendering ------------------------------------------------------------- */
@@ -280,6 +286,9 @@ char *metrics_render(size_t *len)
 	                 &upstream_seconds);
 	render_histogram(&o, "goproxyd_direct_duration_seconds",
 	                 "Duration of go commands fetching from origin repositories.", &direct_seconds);
+	if (cfg && cfg->s3_url)
+		render_histogram(&o, "goproxyd_s3_duration_seconds",
+		                 "Duration of S3 store requests (GETs and PUT attempts).", &s3_seconds);
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

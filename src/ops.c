@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "ops.h"
 #include "respond.h"
+#include "s3.h"
 
 static const struct config *cfg;
 
@@ -67,6 +68,8 @@ static enum MHD_Result answer_readyz(struct reply *rp)
 
 	if (why)
 		return respond_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: cache directory %s", why);
+	if ((why = s3_unready()) != NULL)
+		return respond_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: %s", why);
 	if (!cfg->offline && !fetch_reachable())
 		return respond_error(rp, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                     "not ready: no upstream answered the last attempt");

@@ -13,6 +13,7 @@
 #include "catalog.h"
 #include "gc.h"
 #include "log.h"
+#include "s3.h"
 #include "store.h"
 #include "validate.h"
 #include "verify.h"
@@ -150,7 +151,16 @@ static void publish(struct item *it)
 {
 	struct cache_tmp t = it->tmp;
 	char why[REASON_MAX];
-	int r = cache_tmp_rename(&t);
+	int r;
+
+	/* A mutable answer from the S3 store keeps its fetch time: it is as
+	 * fresh as then, no fresher. */
+	if (it->flight->fl_from_s3 && it->flight->fl_s3_fetched > 0) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+		                          { .tv_sec = (time_t)it->flight->fl_s3_fetched } };
+		futimens(t.tmp_fd, ts);
+	}
+	r = cache_tmp_rename(&t);
 
 	if (r < 0) {
 		snprintf(why, sizeof why, "cannot store %.300s: %s", it->flight->key, strerror(-r));
@@ -159,6 +169,11 @@ static void publish(struct item *it)
 		done(it, STORE_FINISHED, NULL);
 		return;
 	}
+	/* Copied to the S3 store in the background (before finish() frees
+	 * the flight), unless it came from there. */
+	if (s3_enabled() && s3_keeps(&it->flight->req) && !it->flight->fl_from_s3)
+		s3_put(it->flight->key, t.tmp_fd,
+		       it->flight->fl_s3_replace || !it->flight->req.immutable);
 	/* The complete file is in the cache: answer now.  Syncing its
 	 * directory only makes the rename survive a power loss, which is not
 	 * worth a client's wait. */

@@ -689,6 +689,17 @@ def test_cache_walkers_skip_the_go_gopath():
             dirs[:] = [x for x in dirs if x != ".goproxyd-direct"]
         on_disk += len(names)
     eq(files, float(on_disk), "cache files counted (the go command's tree excluded)")
+    # a restart rebuilds the catalog from the directory: the go command's
+    # own copies of the module are not listed as cached versions
+    d.stop()
+    d.start(ready_timeout=60)
+    cat = None
+    for _ in range(100):   # the catalog's start-up walk runs beside serving
+        cat = json.loads(get(d.port, "/catalog").text())
+        if cat.get("modules"):
+            break
+        time.sleep(0.05)
+    eq(cat["modules"], [{"module": LIB, "version": "v1.0.0"}], "catalog after a restart")
     d.stop()
     C.daemons.remove(d)
     r = subprocess.run([d.binary, "gc", "-cacheDir", d.cache_dir, "-cacheMaxSize", "1"],

@@ -271,6 +271,46 @@ test_sumdb_grammar(void **state)
 	assert_non_null(why);
 }
 
+/* -s3: path-style http(s) URLs with a bucket; no credentials, query or
+ * fragment; -s3Region defaults to us-east-1. */
+static void
+test_s3_flags(void **state)
+{
+	static const char *good[] = {
+		"http://127.0.0.1:7480/gomods", "https://s3.eu-central-1.amazonaws.com/b/mirror/",
+		"http://[::1]:9000/bucket/a/b",
+	};
+	static const char *bad[] = {
+		"s3://bucket", "http://host", "http://host/", "http://host//b", "ftp://host/b",
+		"http://AKIA:secret@host/b", "http://host/b?x=1", "http://host/b#f", "http://host/b%20c",
+	};
+	struct run r;
+	size_t i;
+
+	(void)state;
+	run_args(&r, NULL);
+	assert_null(r.cfg.s3_url);
+	assert_string_equal(r.cfg.s3_region, "us-east-1");
+	run_free(&r);
+	for (i = 0; i < NELEM(good); i++) {
+		run_args(&r, "-s3", good[i], "-s3Region", "eu-central-1", NULL);
+		if (r.rc != CONFIG_RUN)
+			fail_msg("-s3 %s refused: %s", good[i], r.err);
+		assert_string_equal(r.cfg.s3_url, good[i]);
+		assert_string_equal(r.cfg.s3_region, "eu-central-1");
+		run_free(&r);
+	}
+	for (i = 0; i < NELEM(bad); i++) {
+		run_args(&r, "-s3", bad[i], NULL);
+		if (r.rc == CONFIG_RUN)
+			fail_msg("-s3 %s accepted", bad[i]);
+		assert_non_null(strstr(r.err, "-s3"));
+		/* a refused URL's credentials are not echoed */
+		assert_null(strstr(r.err, "secret"));
+		run_free(&r);
+	}
+}
+
 /* -pathPrefix: trailing slashes go, "/" means none, and only plain
  * elements are accepted. */
 static void
@@ -791,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_proxy_refused),
 		cmocka_unit_test(test_sumdb_grammar),
 		cmocka_unit_test(test_path_prefix),
+		cmocka_unit_test(test_s3_flags),
 		cmocka_unit_test(test_deployment_guide_command),
 		cmocka_unit_test(test_match_prefix_patterns),
 		cmocka_unit_test(test_exclude_flag),

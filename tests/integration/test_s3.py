@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""The S3 tier (-s3) against a real S3-compatible store: a single-node Ceph
+RGW started by tests/lib/ceph.sh on 127.0.0.1, and the real go command.
+
+Run:  python3 tests/integration/test_s3.py [NAME-SUBSTRING ...]
+Env:  GOPROXYD=path/to/binary (default ./build/goproxyd), KEEP_TMP=1
+If Ceph cannot start here, setup fails (the suite does not skip).
+The tests build on each other: A fills the store, B serves from it.
+Last line "N passed, N failed".
+"""
+
+import os
+import re
+import signal
+import threading
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+
+import fakeupstream  # noqa: E402
+import mkmodules  # noqa: E402
+from harness import (Daemons, Runner, TestFailure, check, check_clean_exits, daemon_binary,  # noqa: E402
+                     eq, free_port, get, make_tmp, run_binary)
+
+GO_TIMEOUT = 240
+CEPH_SH = os.path.join(os.path.dirname(HERE), "lib", "ceph.sh")
+R = Runner(default_timeout=300)
+D = Daemons()
+
+
+class Ctx:
+    tmp = None
+    tree = None
+    info = None
+    up = None
+    ceph = None
+    env = {}
+    s3url = None
+    a = None          # instance A and its cache directory
+    filled = False
+
+
+C = Ctx()
+
+
+def setup():
+    C.tmp = make_tmp("goproxyd-s3-", R)
+    D.tmp = C.tmp
+    C.tree = os.path.join(C.tmp, "tree")
+    C.info = mkmodules.generate(C.tree)
+    C.up = fakeupstream.FakeUpstream(C.tree).start()
+    R.cleanups.append(lambda: C.up.stop(close_connections=True))
+    C.ceph = os.path.join(C.tmp, "ceph")
+    R.cleanups.append(lambda: subprocess.run(["bash", CEPH_SH, "stop", C.ceph], timeout=60))
+    t0 = time.time()
+    p = subprocess.run(["bash", CEPH_SH, "start", C.ceph], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=240)
+    if p.returncode != 0:
+        raise TestFailure("Ceph did not start: %s" % p.stdout.decode("utf-8", "replace")[-1500:])
+    with open(os.path.join(C.ceph, "s3.env")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            C.env[k] = v
+    print("  ceph started in %.1f s" % (time.time() - t0), flush=True)
+    C.s3url = "%s/%s/mirror" % (C.env["S3_ENDPOINT"], C.env["S3_BUCKET"])
+    R.cleanups.append(D.stop_all)
+
+
+def creds(secret=None):
+    return {"AWS_ACCESS_KEY_ID": C.env["S3_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY": secret or C.env["S3_SECRET_KEY"]}
+
+
+def s3d(name, proxy=None, extra=(), cache=None):
+    return D.start(proxy or C.up.url, extra=["-s3", C.s3url] + list(extra), cache=cache,
+                   name=name, env=creds())
+
+
+def curl_s3(method, key, data=None):
+    """(status, body) of a signed request to the store, with curl."""
+    args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method,
+            "--aws-sigv4", "aws:amz:us-east-1:s3",
+            "--user", "%s:%s" % (C.env["S3_ACCESS_KEY"], C.env["S3_SECRET_KEY"]),
+            "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+    if data is not None:
+        args += ["--data-binary", "@-"]
+    quoted = "".join(c if c.isalnum() or c in "-._~/" else "%%%02X" % ord(c) for c in key)
+    p = subprocess.run(args + ["%s/%s" % (C.s3url, quoted)], input=data, stdout=subprocess.PIPE,
+                       timeout=30)
+    body, _, code = p.stdout.rpartition(b"\n")
+    return int(code), body
+
+
+def metric(d, name):
+    total = 0
+    for line in get(d.port, "/metrics").text().splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def wait_metric(d, name, want, secs=30):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if metric(d, name) >= want:
+            return
+        time.sleep(0.2)
+    raise TestFailure("%s stayed at %s (want %s)" % (name, metric(d, name), want))
+
+
+def go_run(goproxy, name):
+    wd = D.newdir(name)
+    app = mkmodules.write_app(os.path.join(wd, "app"))
+    env = mkmodules.go_env(wd, goproxy, os.path.join(wd, "gomodcache"))
+    for args in (["mod", "download"], ["build", "-o", os.path.join(wd, "app.bin"), "."]):
+        rc, out = mkmodules.run_go(args, app, env, GO_TIMEOUT)
+        if rc != 0:
+            raise TestFailure("go %s via %s failed (%s): %s"
+                              % (" ".join(args), goproxy, rc, out.strip().replace("\n", " | ")[-700:]))
+    with open(os.path.join(app, "go.sum")) as f:
+        got = mkmodules.parse_gosum(f.read())
+    for k, h in got.items():
+        eq(h, C.info["sums"].get(k), "go.sum hash of %s" % k)
+
+
+def immutable_files():
+    return [mkmodules.rel(m, v, k) for m, v in mkmodules.APP_GO_MOD_REQUIRES
+            for k in ("info", "mod", "zip")]
+
+
+# =================================================================== tests
+
+def test_a_fills_the_store():
+    """Instance A, cold: the go command's run fills the store in the
+    background with every immutable file it fetched."""
+    C.up.reset()
+    cache = os.path.join(D.newdir("a"), "cache")
+    C.a = s3d("a", cache=cache)
+    go_run(C.a.url, "go-a")
+    files = immutable_files()
+    wait_metric(C.a, "goproxyd_s3_puts_total", len(files))
+    eq(metric(C.a, "goproxyd_s3_put_errors_total"), 0, "PUT errors")
+    # every GET (all misses here) and PUT attempt is in the latency histogram
+    check(metric(C.a, "goproxyd_s3_duration_seconds_count") >= 2 * len(files),
+          "store latency observations: %s" % metric(C.a, "goproxyd_s3_duration_seconds_count"))
+    for rel in files:
+        st, body = curl_s3("GET", rel)
+        eq(st, 200, "store object %s" % rel)
+        check(body == C.info["files"][rel], "store object %s differs from upstream" % rel)
+    C.filled = True
+
+
+def test_b_serves_from_store_with_upstream_stopped():
+    """Instance B, empty local directory, upstream unreachable: the same go
+    run passes from the store alone."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    dead = "http://127.0.0.1:%d" % free_port()
+    b = s3d("b", proxy=dead)
+    go_run(b.url, "go-b")
+    check(metric(b, "goproxyd_s3_get_hits_total") >= len(immutable_files()),
+          "B's store hits: %s" % metric(b, "goproxyd_s3_get_hits_total"))
+    eq(metric(b, "goproxyd_s3_puts_total"), 0, "B copied back what it got from the store")
+
+
+def test_mutable_answers_from_store_when_upstream_down():
+    """A's list and @latest answers go to the store with their fetch time;
+    instance C, empty directory, upstream down, serves them from there,
+    as old as they are (its file keeps A's fetch time)."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    m = mkmodules.escape(mkmodules.APP_GO_MOD_REQUIRES[1][0])
+    puts = metric(C.a, "goproxyd_s3_puts_total")
+    bodies = {}
+    for rel in ("%s/@v/list" % m, "%s/@latest" % m):
+        r = get(C.a.port, "/" + rel)
+        eq(r.status, 200, "A: %s" % rel)
+        bodies[rel] = r.body
+    wait_metric(C.a, "goproxyd_s3_puts_total", puts + 2)
+    time.sleep(1.1)   # C's copy must not look newer than A's
+    dead = "http://127.0.0.1:%d" % free_port()
+    cache = os.path.join(D.newdir("c"), "cache")
+    c = s3d("c", proxy=dead, cache=cache)
+    for rel, body in bodies.items():
+        r = get(c.port, "/" + rel)
+        eq(r.status, 200, "C: %s" % rel)
+        eq(r.body, body, "C: body of %s" % rel)
+        a_mtime = int(os.stat(os.path.join(C.a.cache_dir, rel)).st_mtime)
+        eq(int(os.stat(os.path.join(cache, rel)).st_mtime), a_mtime, "C's mtime of %s" % rel)
+    r = get(c.port, "/example.com/nosuchmodule/@v/list")
+    check(r.status in (404, 410), "a list in neither place: %d" % r.status)
+
+
+def test_wrong_secret_refuses_to_start():
+    secret = "wrong" + C.env["S3_SECRET_KEY"][5:]
+    cache = os.path.join(D.newdir("wrong"), "cache")
+    env = dict(os.environ)
+    env.update(creds(secret))
+    p = subprocess.run([daemon_binary(), "-listen", "127.0.0.1:%d" % free_port(), "-cacheDir", cache,
+                        "-proxy", C.up.url, "-sumdb", "off", "-s3", C.s3url], env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    out = p.stdout.decode("utf-8", "replace")
+    eq(p.returncode, 1, "exit status with a wrong secret (output: %s)" % out[-300:])
+    check("S3 store" in out and C.env["S3_ENDPOINT"] in out and "refused the credentials" in out,
+          "the message does not name the store: %s" % out[-300:])
+    check(secret not in out, "the secret is in the output")
+
+
+def test_unreachable_store_not_ready():
+    """A store that cannot be reached at start-up: goproxyd starts, serves
+    from upstream, and /readyz says 503 naming the store."""
+    url = "http://127.0.0.1:%d/goproxyd" % free_port()
+    d = D.start(C.up.url, extra=["-s3", url], name="unreach", env=creds())
+    r = get(d.port, "/readyz")
+    eq(r.status, 503, "/readyz status")
+    check(url in r.text() and "unreachable" in r.text(), "/readyz body: %r" % r.text())
+    rel = immutable_files()[0]
+    r = get(d.port, "/" + rel)
+    eq(r.status, 200, "a miss served from upstream")
+
+
+def test_store_stopped_local_hits_go_on():
+    """With radosgw stopped (SIGSTOP) mid-run: A's local hits go on; on
+    instance E the first miss waits for its store GET to stall
+    (-stallTimeout 2s), then the store counts as down, further misses go
+    straight upstream, and /readyz says 503 naming the store until the
+    store answers again."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    C.up.reset()
+    e = s3d("e", extra=["-stallTimeout", "2s"])
+    eq(get(e.port, "/readyz").status, 200, "E's /readyz before")
+    with open(os.path.join(C.ceph, "pids")) as f:
+        rgw = int(f.read().split()[-1])   # the last started: radosgw
+    os.kill(rgw, signal.SIGSTOP)
+    try:
+        go_run(C.a.url, "go-a-again")
+        files = immutable_files()
+        t0 = time.time()
+        r = get(C.a.port, "/" + files[2], timeout=10)
+        eq(r.status, 200, "a hit while the store is stopped")
+        check(time.time() - t0 < 1.5, "a hit waited on the stopped store")
+        r = get(e.port, "/" + files[0], timeout=30)
+        eq(r.status, 200, "E's first miss")
+        t0 = time.time()
+        r = get(e.port, "/" + files[1], timeout=30)
+        eq(r.status, 200, "E's second miss")
+        check(time.time() - t0 < 1.5, "E's second miss waited %.1f s on the stopped store"
+              % (time.time() - t0))
+        r = get(e.port, "/readyz")
+        eq(r.status, 503, "E's /readyz with the store stopped")
+        check(C.s3url.rsplit("/", 1)[0] in r.text(), "/readyz does not name the store: %r" % r.text())
+    finally:
+        os.kill(rgw, signal.SIGCONT)
+    deadline = time.time() + 20
+    while get(e.port, "/readyz").status != 200 and time.time() < deadline:
+        time.sleep(0.5)
+    eq(get(e.port, "/readyz").status, 200, "E's /readyz once the store is back")
+
+
+def test_tampered_object_replaced():
+    """A store object that fails the checks is refused, fetched from
+    upstream, and replaced in the store."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    C.up.reset()
+    rel = [f for f in immutable_files() if f.endswith(".zip")][0]
+    st, _ = curl_s3("PUT", rel, b"PK not a zip at all")
+    eq(st, 200, "tampering PUT")
+    d = s3d("tamper")
+    r = get(d.port, "/" + rel)
+    eq(r.status, 200, "status of the tampered file")
+    check(r.body == C.info["files"][rel], "served body differs from upstream")
+    eq(C.up.count(r"\.zip$"), 1, "upstream requests for the zip")
+    eq(metric(d, "goproxyd_s3_get_rejected_total"), 1, "rejected store objects")
+    wait_metric(d, "goproxyd_s3_puts_total", 1)
+    st, body = curl_s3("GET", rel)
+    check(st == 200 and body == C.info["files"][rel], "the store object was not replaced")
+
+
+def test_conditional_create_counts_duplicates():
+    """An object another writer created while this instance fetched the
+    file is not overwritten: the PUT is a conditional create
+    (If-None-Match: *), which RGW 16 answers 412, and it is counted."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    C.up.reset()
+    rel = immutable_files()[1]
+    st, _ = curl_s3("DELETE", rel)
+    check(st in (200, 204), "DELETE status %d" % st)
+    C.up.set_rules({re.escape(rel) + "$": {"stall_before_headers": 2}})
+    d = s3d("dup")
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=get(d.port, "/" + rel, timeout=30)))
+    t.start()
+    deadline = time.time() + 10
+    while C.up.stalling() == 0 and time.time() < deadline:
+        time.sleep(0.02)
+    check(C.up.stalling() == 1, "the fetch never reached the upstream")
+    st, _ = curl_s3("PUT", rel, C.info["files"][rel])
+    eq(st, 200, "the other writer's PUT")
+    t.join(30)
+    eq(out["r"].status, 200, "served")
+    wait_metric(d, "goproxyd_s3_put_exists_total", 1)
+    eq(metric(d, "goproxyd_s3_puts_total"), 0, "objects written")
+
+
+def test_secret_never_logged():
+    secret = C.env["S3_SECRET_KEY"]
+    D.stop_all()
+    n = 0
+    for root, _, files in os.walk(C.tmp):
+        for f in files:
+            if f.startswith("goproxyd-") and f.endswith(".log"):
+                n += 1
+                with open(os.path.join(root, f), "rb") as fh:
+                    check(secret.encode() not in fh.read(), "the secret is in %s" % f)
+    check(n >= 5, "found only %d daemon logs" % n)
+    check_clean_exits(D.exits)
+
+
+def main(argv):
+    return R.main(setup, [test_a_fills_the_store, test_b_serves_from_store_with_upstream_stopped,
+                          test_mutable_answers_from_store_when_upstream_down,
+                          test_wrong_secret_refuses_to_start, test_unreachable_store_not_ready,
+                          test_store_stopped_local_hits_go_on, test_tampered_object_replaced,
+                          test_conditional_create_counts_duplicates, test_secret_never_logged],
+                  argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
