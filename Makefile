@@ -67,7 +67,7 @@ test_range_DEPS   = range
 test_clients_DEPS = clients log text
 test_direct_DEPS  = direct cache catalog workq log metrics validate gomod config proxylist glob units addr \
                     route modpath tlog note text unicode
-test_gosum_DEPS   = gosum bundle modpath text
+test_gosum_DEPS   = gosum bundle modpath text unicode
 test_catalog_DEPS = catalog log modpath text unicode
 test_frontpage_DEPS = frontpage modpath text unicode
 
@@ -125,11 +125,11 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -g -O1 \
                 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=all $(shell pkg-config --cflags libzip libcjson)
 FUZZ_LDLIBS   = $(shell pkg-config --libs libzip libcjson) -lcrypto
-fuzz_route_DEPS = route modpath tlog note text
+fuzz_route_DEPS = route modpath tlog note text unicode
 fuzz_range_DEPS = range
-fuzz_gomod_DEPS = gomod modpath text
-fuzz_zip_DEPS   = validate gomod modpath text
-fuzz_answers_DEPS = validate gomod modpath text
+fuzz_gomod_DEPS = gomod modpath text unicode
+fuzz_zip_DEPS   = validate gomod modpath text unicode
+fuzz_answers_DEPS = validate gomod modpath text unicode
 fuzz_note_DEPS  = note text
 fuzz_tlog_DEPS  = tlog note text
 
