@@ -31,6 +31,9 @@ void httpget_free(void);
 
 /* A new handle for url with the shared options; NULL if out of memory. */
 CURL *http_easy(const char *url);
+/* Is cc a failure worth retrying on the same upstream (connection, DNS,
+ * timeout, a transfer cut short)?  Pure. */
+bool http_transient(CURLcode cc);
 
 struct http_body {
 	char *data;          /* malloc'd, NUL-terminated; NULL unless status 200 */

@@ -95,4 +95,11 @@ bool route_sumdb_name_ok(const char *s, size_t n);
  * NULL for LIST/LATEST. */
 const char *route_ext(enum req_kind kind);
 
+/* r's path below an upstream's base URL, percent-encoded for a URL
+ * ("<esc path>/@v/<esc version>.zip", "<esc path>/@v/list", "<esc
+ * path>/@latest", or a checksum database's <rest>).  Cut at n - 1 bytes,
+ * which ROUTE_UPSTREAM_PATH_MAX never is. */
+#define ROUTE_UPSTREAM_PATH_MAX (3 * SUMDB_REST_MAX + 16)
+void route_upstream_path(const struct request *r, char *out, size_t n);
+
 #endif

@@ -87,53 +87,20 @@ static int64_t last_probe_ms;
 
 /* --- URLs ----------------------------------------------------------------- */
 
-/* Percent-encodes what may not appear raw in a URL path.  The input is a
- * validated escaped module path or version (queries may hold '#', '%' or
- * spaces), so this never meets '/' inside an element. */
-static size_t path_escape(char *out, size_t n, const char *s)
-{
-	static const char keep[] = "-._~!$&'()*+,;=:@/";
-	size_t o = 0;
-
-	for (; *s && o + 4 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr(keep, c))
-			out[o++] = (char)c;
-		else
-			o += (size_t)snprintf(out + o, n - o, "%%%02X", c);
-	}
-	out[o] = '\0';
-	return o;
-}
-
 static void build_url(struct job *j)
 {
 	const struct request *r = &j->flight->req;
-	char path[3 * CACHE_KEY_MAX];
-	char v[3 * MP_VERSION_MAX];
+	char path[ROUTE_UPSTREAM_PATH_MAX];
 
 	if (j->from_s3) {
 		if (s3_object_url(j->flight->key, j->url, sizeof j->url) < 0)
 			j->url[0] = '\0';
 		return;
 	}
-	if (r->kind == REQ_SUMDB) {
-		/* decided before the first attempt: see start_due() */
-		path_escape(path, sizeof path, r->sumdb_rest);
-		snprintf(j->url, sizeof j->url, "%s/%s", sumdb_url_known(&cfg->sumdbs[r->sumdb_db]), path);
-		return;
-	}
-	path_escape(path, sizeof path, r->esc_path);
-	if (r->kind == REQ_LIST)
-		snprintf(j->url, sizeof j->url, "%s/%s/@v/list", cfg->upstreams[j->up].url, path);
-	else if (r->kind == REQ_LATEST)
-		snprintf(j->url, sizeof j->url, "%s/%s/@latest", cfg->upstreams[j->up].url, path);
-	else {
-		path_escape(v, sizeof v, r->esc_version);
-		snprintf(j->url, sizeof j->url, "%s/%s/@v/%s.%s",
-		         cfg->upstreams[j->up].url, path, v, route_ext(r->kind));
-	}
+	route_upstream_path(r, path, sizeof path);
+	/* a database's URL is decided before the first attempt: see start_due() */
+	snprintf(j->url, sizeof j->url, "%s/%s", r->kind == REQ_SUMDB ?
+	         sumdb_url_known(&cfg->sumdbs[r->sumdb_db]) : cfg->upstreams[j->up].url, path);
 }
 
 /* --- one transfer ---------------------------------------------------------- */
@@ -486,24 +453,6 @@ static void on_direct(void *arg, struct direct_result *res)
 	on_error(j, false);
 }
 
-static bool transient_curl_error(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return true;
-	default:
-		return false;
-	}
-}
-
 bool fetch_reachable(void)
 {
 	return atomic_load(&reachable);
@@ -593,7 +542,7 @@ static void on_done(struct job *j, CURLcode cc)
 		return;
 	}
 	on_error(j, cc == CURLE_OK ? (code == 429 || code >= 500)
-	                           : j->stalled || transient_curl_error(cc));
+	                           : j->stalled || http_transient(cc));
 }
 
 /* --- the fetcher thread ---------------------------------------------------- */

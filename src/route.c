@@ -399,3 +399,45 @@ const char *route_ext(enum req_kind kind)
 	}
 	return NULL;
 }
+
+/* Percent-encodes what may not appear raw in a URL path.  The input is a
+ * validated escaped module path or version (queries may hold '#', '%' or
+ * spaces), so this never meets '/' inside an element. */
+static size_t path_escape(char *out, size_t n, const char *s)
+{
+	static const char keep[] = "-._~!$&'()*+,;=:@/";
+	size_t o = 0;
+
+	for (; *s && o + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(keep, c))
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, n - o, "%%%02X", c);
+	}
+	out[o] = '\0';
+	return o;
+}
+
+void route_upstream_path(const struct request *r, char *out, size_t n)
+{
+	size_t o;
+
+	if (r->kind == REQ_SUMDB) {
+		path_escape(out, n, r->sumdb_rest);
+		return;
+	}
+	o = path_escape(out, n, r->esc_path);
+	if (r->kind == REQ_LIST)
+		snprintf(out + o, n - o, "/@v/list");
+	else if (r->kind == REQ_LATEST)
+		snprintf(out + o, n - o, "/@latest");
+	else {
+		o += (size_t)snprintf(out + o, n - o, "/@v/");
+		if (o < n) {
+			o += path_escape(out + o, n - o, r->esc_version);
+			snprintf(out + o, n - o, ".%s", route_ext(r->kind));
+		}
+	}
+}

@@ -583,9 +583,42 @@ static void test_route_ext(void **state)
 	assert_null(route_ext(REQ_LATEST));
 }
 
+/* The path below an upstream's base URL: re-escaped for a URL, so a
+ * query's '#', '%' or space cannot end the path or change it. */
+static void test_upstream_path(void **state)
+{
+	static const struct { const char *raw, *want; } cases[] = {
+		{ "/github.com/!azure/go/@v/v1.0.0.zip", "github.com/!azure/go/@v/v1.0.0.zip" },
+		{ "/example.com/m/@v/list", "example.com/m/@v/list" },
+		{ "/example.com/m/@latest", "example.com/m/@latest" },
+		{ "/example.com/m/@v/master.info", "example.com/m/@v/master.info" },
+		{ "/example.com/m/@v/a%23b%20c%25d.info", "example.com/m/@v/a%23b%20c%25d.info" },
+		{ "/sumdb/sum.golang.org/lookup/example.com/m@v1.0.0",
+		  "lookup/example.com/m@v1.0.0" },
+	};
+	char out[ROUTE_UPSTREAM_PATH_MAX], small[12];
+	struct request req;
+	const char *reason;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int st = route_parse(cases[i].raw, &req, &reason);
+
+		EXPECT(st == 0, "route_parse(\"%s\") = %d (%s)", cases[i].raw, st, reason ? reason : "");
+		route_upstream_path(&req, out, sizeof out);
+		EXPECT(strcmp(out, cases[i].want) == 0, "%s: got \"%s\", want \"%s\"",
+		       cases[i].raw, out, cases[i].want);
+	}
+	/* a short buffer is cut, never overrun */
+	assert_int_equal(route_parse("/example.com/m/@v/v1.0.0.zip", &req, &reason), 0);
+	route_upstream_path(&req, small, sizeof small);
+	assert_true(strlen(small) < sizeof small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_upstream_path),
 		cmocka_unit_test(test_ok),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_reasons),
