@@ -1,6 +1,6 @@
 /*
  * text: small pure helpers on bytes that several files need: one hash for
- * in-memory tables, and one UTF-8 decoder with Go's rules.
+ * in-memory tables, one UTF-8 decoder with Go's rules, and one %XX decoder.
  *
  * Contract: pure functions, no allocation, safe from any thread.
  */
@@ -25,5 +25,9 @@ int text_fail(char *buf, size_t n, const char *fmt, ...) __attribute__((format(p
  * or truncated sequence (overlong forms, surrogates, past U+10FFFF) gives
  * -1 with size 1; n == 0 gives -1 with size 0. */
 int32_t text_decode_rune(const char *s, size_t n, size_t *size);
+
+/* The byte that "%XX" at p encodes (p[0] is '%', XX two hex digits of
+ * either case), or -1 when what follows the '%' is not two hex digits. */
+int text_percent_byte(const char *p);
 
 #endif

@@ -14,6 +14,7 @@
 #include "catalog.h"
 #include "frontpage.h"
 #include "modpath.h"
+#include "text.h"
 
 /* --- the output buffer ------------------------------------------------------ */
 
@@ -451,17 +452,6 @@ bool frontpage_wants_html(const char *accept)
 	return false;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool frontpage_decode_query(const char *raw, char *out, size_t n)
 {
 	size_t j = 0;
@@ -472,11 +462,8 @@ bool frontpage_decode_query(const char *raw, char *out, size_t n)
 		if (c == '+')
 			c = ' ';
 		else if (c == '%') {
-			int hi = hexval((unsigned char)raw[1]), lo = hi < 0 ? -1 : hexval((unsigned char)raw[2]);
-
-			if (lo < 0)
+			if ((c = text_percent_byte(raw)) < 0)
 				return false;
-			c = hi * 16 + lo;
 			raw += 2;
 		}
 		if (c < 0x20 || c == 0x7f)

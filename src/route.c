@@ -14,22 +14,12 @@
 
 #include "modpath.h"
 #include "route.h"
+#include "text.h"
 #include "tlog.h"
 
 /* Longest decoded request path we look at: "/" + path + "/@v/" + version
  * + ".info", with room to spare.  Anything longer is over a cap anyway. */
 #define ROUTE_DECODED_MAX 1024
-
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Percent-decode raw into out.  '+' is not a space in a path.  Some bytes
@@ -41,16 +31,13 @@ static int hex_value(int c)
 static const char *decode(const char *raw, char *out, size_t outsz)
 {
 	size_t j = 0;
-	int hi, lo, c;
+	int c;
 
 	for (; *raw != '\0'; raw++) {
 		c = (unsigned char)*raw;
 		if (c == '%') {
-			hi = hex_value((unsigned char)raw[1]);
-			lo = hi < 0 ? -1 : hex_value((unsigned char)raw[2]);
-			if (lo < 0)
+			if ((c = text_percent_byte(raw)) < 0)
 				return "malformed percent-encoding in request path";
-			c = hi * 16 + lo;
 			raw += 2;
 		}
 		if (c == '\0')

@@ -69,3 +69,21 @@ int32_t text_decode_rune(const char *str, size_t n, size_t *size)
 	*size = need + 1;
 	return r;
 }
+
+static int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int text_percent_byte(const char *p)
+{
+	int hi = hex_value((unsigned char)p[1]), lo = hi < 0 ? -1 : hex_value((unsigned char)p[2]);
+
+	return lo < 0 ? -1 : hi * 16 + lo;
+}
