@@ -13,7 +13,6 @@ checksum database: tests/lib/fakesumdb.py).
 """
 
 import base64
-import functools
 import io
 import json
 import os
@@ -33,8 +32,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import fakesumdb  # noqa: E402
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (Daemon, Runner, TestFailure, all_files, check, daemon_binary, eq,  # noqa: E402
-                     get, make_tmp, read, timeout, tmp_leftovers)
+from harness import (Daemon, Runner, TestFailure, all_files, check, check_no_sanitizer,  # noqa: E402
+                     daemon_binary, eq, get, make_tmp, read, stops_clean, timeout, tmp_leftovers)
 
 LIBA = "example.com/liba"
 LIBB = "example.com/libb"
@@ -87,25 +86,7 @@ def after_each():
     C.db.set_mode(None)
 
 
-def checked(fn):
-    """Every daemon the test started must still run and exit 0 on SIGTERM,
-    with no sanitizer report in its log."""
-    @functools.wraps(fn)
-    def wrapper():
-        fn()
-        while C.daemons:
-            d = C.daemons.pop()
-            check(d.alive(), "daemon died during the test: %s" % d.log_tail())
-            rc = d.stop(timeout=15)
-            eq(rc, 0, "daemon exit status after SIGTERM (log: %s)" % d.log_tail())
-            no_sanitizer(read(d.log_path).decode("utf-8", "replace"), "daemon log")
-    return wrapper
-
-
-def no_sanitizer(text, what):
-    for m in ("Sanitizer", "runtime error:"):
-        i = text.find(m)
-        check(i < 0, "%s has a sanitizer report: %s" % (what, text[max(0, i - 200):i + 600]))
+checked = stops_clean(C.daemons)
 
 
 def newdir(name):
@@ -130,7 +111,7 @@ def goproxyd(args, stdin=None, cwd=None, timeout_s=CMD_TIMEOUT):
     p = subprocess.run([daemon_binary()] + args, input=stdin, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, cwd=cwd, timeout=timeout_s)
     out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-    no_sanitizer(err, "goproxyd %s stderr" % args[0])
+    check_no_sanitizer(err, "goproxyd %s stderr" % args[0])
     return p.returncode, out, err
 
 

@@ -14,7 +14,6 @@ checksum database: tests/lib/fakesumdb.py).  The go command tests need `go`.
 """
 
 import base64
-import functools
 import io
 import json
 import os
@@ -32,8 +31,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import fakesumdb  # noqa: E402
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
-from harness import (Daemon, Runner, TestFailure, all_files, check, daemon_binary, eq,  # noqa: E402
-                     get, make_tmp, norm_ct, read, run_binary, timeout, tmp_leftovers)
+from harness import (Daemon, Runner, TestFailure, all_files, check, check_no_sanitizer,  # noqa: E402
+                     daemon_binary, eq, get, make_tmp, norm_ct, read, run_binary, stops_clean,
+                     timeout, tmp_leftovers)
 
 NAME = fakesumdb.DEFAULT_NAME          # "sum.test.example"
 OTHER = "sum.other.example"
@@ -112,26 +112,7 @@ def after_each():
     C.up.reset()
 
 
-def checked(fn):
-    """At the end of a passing test body, every daemon it started must still
-    be running, must exit 0 on SIGTERM and must have logged no sanitizer
-    report."""
-    @functools.wraps(fn)
-    def wrapper():
-        fn()
-        while C.daemons:
-            d = C.daemons.pop()
-            check(d.alive(), "daemon died during the test: %s" % d.log_tail())
-            rc = d.stop(timeout=15)
-            eq(rc, 0, "daemon exit status after SIGTERM (log: %s)" % d.log_tail())
-            check_no_sanitizer(read(d.log_path).decode("utf-8", "replace"), "daemon log")
-    return wrapper
-
-
-def check_no_sanitizer(text, what):
-    for m in ("Sanitizer", "runtime error:"):
-        i = text.find(m)
-        check(i < 0, "%s has a sanitizer report: %s" % (what, text[max(0, i - 200):i + 600]))
+checked = stops_clean(C.daemons)
 
 
 def newdir(name):

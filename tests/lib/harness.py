@@ -1,6 +1,7 @@
 """Shared pieces of the goproxyd integration suites (standard library only):
 a tiny test runner, a daemon launcher, and HTTP helpers that never hang."""
 
+import functools
 import http.client
 import os
 import shutil
@@ -536,3 +537,29 @@ def lat_summary(xs):
     return "n=%d p50=%.1fms p90=%.1fms max=%.1fms" % (len(s), 1000 * s[len(s) // 2],
                                                       1000 * s[min(len(s) - 1, int(len(s) * 0.9))],
                                                       1000 * s[-1])
+
+
+def check_no_sanitizer(text, what):
+    """text (a daemon's log, a command's output) holds no sanitizer report."""
+    for m in ("Sanitizer", "runtime error:"):
+        i = text.find(m)
+        check(i < 0, "%s has a sanitizer report: %s" % (what, text[max(0, i - 200):i + 600]))
+
+
+def stops_clean(daemons):
+    """A decorator for test bodies: at the end of a passing body, every
+    Daemon in the list daemons (which the body appends to) must still be
+    running, must exit 0 on SIGTERM and must have logged no sanitizer
+    report."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper():
+            fn()
+            while daemons:
+                d = daemons.pop()
+                check(d.alive(), "daemon died during the test: %s" % d.log_tail())
+                rc = d.stop(timeout=15)
+                eq(rc, 0, "daemon exit status after SIGTERM (log: %s)" % d.log_tail())
+                check_no_sanitizer(read(d.log_path).decode("utf-8", "replace"), "daemon log")
+        return wrapper
+    return decorate
