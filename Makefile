@@ -14,12 +14,13 @@ BINDIR  = $(PREFIX)/sbin
 MANDIR  = $(PREFIX)/share/man/man8
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-PKGS    = libmicrohttpd libcurl libcjson libzip libsystemd libcrypt libarchive
+PKGS    = libmicrohttpd libcurl libcjson libzip libsystemd libcrypt
 CC      ?= cc
 CFLAGS  ?= -O2 -g
+# libarchive: headers only; src/archivelib.c loads it at run time (why: there).
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude \
-           $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lcrypto -lpthread
+           $(shell pkg-config --cflags $(PKGS) libarchive)
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lcrypto -lpthread -ldl
 
 # SANITIZE=1 builds everything into build-san/ with ASan + UBSan.
 ifeq ($(SANITIZE),1)

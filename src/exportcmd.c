@@ -1,6 +1,4 @@
 /* exportcmd: see include/exportcmd.h.  `goproxyd export`: one thread. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -11,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archivelib.h"
 #include "bundle.h"
 #include "cache.h"
 #include "config.h"
@@ -20,6 +19,8 @@
 #include "units.h"
 
 #define COPY_BUF (256u << 10)
+
+static const struct archivelib *ar;   /* libarchive, loaded by exportcmd_main */
 
 struct file {
 	char *rel;               /* cache key */
@@ -241,8 +242,8 @@ static int stream(const char *rel, struct archive *a, char *buf, uint64_t *size,
 	}
 	while ((got = read(e.ce_fd, buf, COPY_BUF)) > 0) {
 		EVP_DigestUpdate(md, buf, (size_t)got);
-		if (a && archive_write_data(a, buf, (size_t)got) != got) {
-			fprintf(stderr, "goproxyd export: %s: %s\n", run.out, archive_error_string(a));
+		if (a && ar->archive_write_data(a, buf, (size_t)got) != got) {
+			fprintf(stderr, "goproxyd export: %s: %s\n", run.out, ar->archive_error_string(a));
 			got = -2;
 			break;
 		}
@@ -263,20 +264,20 @@ static int stream(const char *rel, struct archive *a, char *buf, uint64_t *size,
 
 static int write_header(struct archive *a, const char *path, uint64_t size)
 {
-	struct archive_entry *e = archive_entry_new();
+	struct archive_entry *e = ar->archive_entry_new();
 	int r;
 
 	if (e == NULL)
 		return -1;
-	archive_entry_set_pathname(e, path);
-	archive_entry_set_size(e, (la_int64_t)size);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_mtime(e, time(NULL), 0);
-	r = archive_write_header(a, e);
-	archive_entry_free(e);
+	ar->archive_entry_set_pathname(e, path);
+	ar->archive_entry_set_size(e, (la_int64_t)size);
+	ar->archive_entry_set_filetype(e, AE_IFREG);
+	ar->archive_entry_set_perm(e, 0644);
+	ar->archive_entry_set_mtime(e, time(NULL), 0);
+	r = ar->archive_write_header(a, e);
+	ar->archive_entry_free(e);
 	if (r != ARCHIVE_OK)
-		fprintf(stderr, "goproxyd export: %s: %s\n", run.out, archive_error_string(a));
+		fprintf(stderr, "goproxyd export: %s: %s\n", run.out, ar->archive_error_string(a));
 	return r == ARCHIVE_OK ? 0 : -1;
 }
 
@@ -289,19 +290,19 @@ static bool ends_with(const char *s, const char *suffix)
 
 static struct archive *open_out(const char *tmp)
 {
-	struct archive *a = archive_write_new();
+	struct archive *a = ar->archive_write_new();
 	int r = ARCHIVE_OK;
 
 	if (a == NULL)
 		return NULL;
-	archive_write_set_format_pax_restricted(a);
+	ar->archive_write_set_format_pax_restricted(a);
 	if (ends_with(run.out, ".gz"))
-		r = archive_write_add_filter_gzip(a);
+		r = ar->archive_write_add_filter_gzip(a);
 	else if (ends_with(run.out, ".zst"))
-		r = archive_write_add_filter_zstd(a);
-	if (r != ARCHIVE_OK || archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
-		fprintf(stderr, "goproxyd export: %s: %s\n", run.out, archive_error_string(a));
-		archive_write_free(a);
+		r = ar->archive_write_add_filter_zstd(a);
+	if (r != ARCHIVE_OK || ar->archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+		fprintf(stderr, "goproxyd export: %s: %s\n", run.out, ar->archive_error_string(a));
+		ar->archive_write_free(a);
 		return NULL;
 	}
 	return a;
@@ -315,7 +316,7 @@ static int write_all(struct archive *a, const struct bundle_manifest *m, char *b
 	uint64_t size;
 
 	if (json == NULL || write_header(a, BUNDLE_MANIFEST, jl) < 0 ||
-	    archive_write_data(a, json, jl) != (la_ssize_t)jl) {
+	    ar->archive_write_data(a, json, jl) != (la_ssize_t)jl) {
 		free(json);
 		return -1;
 	}
@@ -360,8 +361,8 @@ static int export_files(void)
 	if (buf == NULL || hash_all(&m, buf, &bytes) < 0 || (a = open_out(tmp)) == NULL)
 		goto out;
 	r = write_all(a, &m, buf);
-	if (archive_write_close(a) != ARCHIVE_OK) {
-		fprintf(stderr, "goproxyd export: %s: %s\n", run.out, archive_error_string(a));
+	if (ar->archive_write_close(a) != ARCHIVE_OK) {
+		fprintf(stderr, "goproxyd export: %s: %s\n", run.out, ar->archive_error_string(a));
 		r = -1;
 	}
 	if (r == 0 && ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0 || fsync(fd) < 0 ||
@@ -373,7 +374,7 @@ static int export_files(void)
 		printf("exported %zu files, %llu bytes, to %s\n", run.n, (unsigned long long)bytes, run.out);
 out:
 	if (a)
-		archive_write_free(a);
+		ar->archive_write_free(a);
 	if (r < 0)
 		unlink(tmp);
 	free(buf);
@@ -412,8 +413,15 @@ int exportcmd_main(int argc, char **argv)
 {
 	int r;
 
+	char err[512];
+
 	if ((r = parse(argc, argv)) >= 0)
 		goto out;
+	if ((ar = archivelib_load(err, sizeof err)) == NULL) {
+		fprintf(stderr, "goproxyd export: %s\n", err);
+		r = 1;
+		goto out;
+	}
 	if ((r = cache_init(run.cfg.cache_dir, false)) < 0) {
 		fprintf(stderr, "goproxyd export: -cacheDir %s: %s\n", run.cfg.cache_dir, strerror(-r));
 		r = 1;

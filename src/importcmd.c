@@ -1,7 +1,5 @@
 /* importcmd: see include/importcmd.h.  `goproxyd import`: one thread
  * (verify_file() runs on it too; the verifier pool is not started). */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -9,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "archivelib.h"
 #include "bundle.h"
 #include "cache.h"
 #include "config.h"
@@ -19,6 +18,9 @@
 #include "verify.h"
 
 #define COPY_BUF (256u << 10)
+
+static const struct archivelib *ar;   /* libarchive, loaded by importcmd_main */
+
 #define SUMDB_ENTRY_MAX (4u << 20)
 #define HELD_MAX 3               /* .info, .mod, .zip of one version */
 #define TEXT_MAX (16u << 20)     /* list, .mod, .info read back */
@@ -81,7 +83,7 @@ static int read_entry(char **data, size_t *len, size_t max)
 	char *b = malloc(cap + 1);
 	la_ssize_t got;
 
-	while (b && (got = archive_read_data(run.a, b + n, cap - n)) > 0) {
+	while (b && (got = ar->archive_read_data(run.a, b + n, cap - n)) > 0) {
 		n += (size_t)got;
 		if (n == cap) {
 			char *g = cap >= max ? NULL : realloc(b, cap * 2 + 1);
@@ -198,7 +200,7 @@ static int spool(const char *rel, struct cache_tmp *t, uint64_t *size, char hex[
 		EVP_MD_CTX_free(md);
 		return -1;
 	}
-	while ((got = archive_read_data(run.a, run.buf, COPY_BUF)) > 0) {
+	while ((got = ar->archive_read_data(run.a, run.buf, COPY_BUF)) > 0) {
 		EVP_DigestUpdate(md, run.buf, (size_t)got);
 		if (cache_tmp_write(t, run.buf, (size_t)got) < 0)
 			break;
@@ -548,12 +550,12 @@ static void take_module_file(const char *rel, const struct request *r, const str
 
 static void take_entry(struct archive_entry *e)
 {
-	const char *rel = archive_entry_pathname(e);
+	const char *rel = ar->archive_entry_pathname(e);
 	char g[CACHE_KEY_MAX];
 	struct bundle_file *mf;
 	struct request r;
 
-	if (rel == NULL || archive_entry_filetype(e) != AE_IFREG || !bundle_path_ok(rel)) {
+	if (rel == NULL || ar->archive_entry_filetype(e) != AE_IFREG || !bundle_path_ok(rel)) {
 		fail(rel ? rel : "(an entry without a name)", "not a regular file with a safe relative path");
 		return;
 	}
@@ -586,18 +588,18 @@ static int open_bundle(void)
 	size_t len;
 	const char *bad = NULL;
 
-	run.a = archive_read_new();
+	run.a = ar->archive_read_new();
 	if (run.a == NULL)
 		return -1;
-	archive_read_support_filter_gzip(run.a);
-	archive_read_support_filter_zstd(run.a);
-	archive_read_support_format_tar(run.a);
-	if (archive_read_open_filename(run.a, run.file, COPY_BUF) != ARCHIVE_OK ||
-	    archive_read_next_header(run.a, &e) != ARCHIVE_OK) {
-		fprintf(stderr, "goproxyd import: %s: %s\n", run.file, archive_error_string(run.a));
+	ar->archive_read_support_filter_gzip(run.a);
+	ar->archive_read_support_filter_zstd(run.a);
+	ar->archive_read_support_format_tar(run.a);
+	if (ar->archive_read_open_filename(run.a, run.file, COPY_BUF) != ARCHIVE_OK ||
+	    ar->archive_read_next_header(run.a, &e) != ARCHIVE_OK) {
+		fprintf(stderr, "goproxyd import: %s: %s\n", run.file, ar->archive_error_string(run.a));
 		return -1;
 	}
-	if (strcmp(archive_entry_pathname(e), BUNDLE_MANIFEST) != 0)
+	if (strcmp(ar->archive_entry_pathname(e), BUNDLE_MANIFEST) != 0)
 		bad = "the first entry is not " BUNDLE_MANIFEST;
 	else if (read_entry(&json, &len, BUNDLE_MANIFEST_MAX) < 0)
 		bad = "cannot read the manifest";
@@ -615,11 +617,11 @@ static void import_all(void)
 	struct archive_entry *e;
 	int r;
 
-	while ((r = archive_read_next_header(run.a, &e)) == ARCHIVE_OK)
+	while ((r = ar->archive_read_next_header(run.a, &e)) == ARCHIVE_OK)
 		take_entry(e);
 	finish_group();
 	if (r != ARCHIVE_EOF)
-		fail(run.file, archive_error_string(run.a) ? archive_error_string(run.a) : "corrupt archive");
+		fail(run.file, ar->archive_error_string(run.a) ? ar->archive_error_string(run.a) : "corrupt archive");
 	for (size_t i = 0; i < run.m.n; i++)
 		if (!run.m.files[i].seen)
 			fail(run.m.files[i].path, "in the manifest but not in the bundle");
@@ -653,7 +655,7 @@ static void free_all(void)
 	}
 	free(run.sf);
 	if (run.a)
-		archive_read_free(run.a);
+		ar->archive_read_free(run.a);
 	bundle_manifest_free(&run.m);
 	gosum_free(&run.sums);
 	free(run.buf);
@@ -664,9 +666,16 @@ int importcmd_main(int argc, char **argv)
 {
 	int r;
 
+	char err[512];
+
 	if ((r = parse(argc, argv)) >= 0) {
 		free_all();
 		return r;
+	}
+	if ((ar = archivelib_load(err, sizeof err)) == NULL) {
+		fprintf(stderr, "goproxyd import: %s\n", err);
+		free_all();
+		return 1;
 	}
 	if ((r = cache_init(run.cfg.cache_dir, true)) < 0) {
 		fprintf(stderr, "goproxyd import: -cacheDir %s: %s\n", run.cfg.cache_dir, strerror(-r));

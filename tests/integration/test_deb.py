@@ -123,6 +123,8 @@ def test_deb_fields():
     for lib in ("libc6", "libcurl4", "libmicrohttpd12", "libcjson1", "libzip4", "libssl3", "libsystemd0"):
         check(re.search(r"(^|, )%s[ ,(]|(^|, )%s$" % (lib, lib), deps),
               "Depends lacks %s (shlibs not computed?): %r" % (lib, deps))
+    # export/import dlopen() it, so shlibs cannot see it (src/archivelib.c).
+    check(re.search(r"(^|, )libarchive13($|[ ,])", deps), "Depends lacks libarchive13: %r" % deps)
 
 
 def test_deb_contents():
