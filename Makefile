@@ -37,7 +37,13 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/%)
 BIN     = $(BUILD)/goproxyd
 
+# ./goproxyd is the plain build only: a SANITIZE=1 build stays in build-san/,
+# so that it never replaces the binary that `make run` and `make bench` use.
+ifeq ($(SANITIZE),1)
+all: $(BIN)
+else
 all: goproxyd
+endif
 
 # Copied by rename, so a running ./goproxyd does not make the copy fail.
 goproxyd: $(BIN)
