@@ -106,6 +106,11 @@ int cache_tmp_rename(struct cache_tmp *t);
 void cache_tmp_sync_dir(struct cache_tmp *t);
 /* cache_tmp_rename(), then cache_tmp_sync_dir(). */
 int cache_tmp_publish(struct cache_tmp *t);
+/* cache_tmp_publish(), but never replaces a file already at the key:
+ * -EEXIST then, and t is discarded.  For import, whose rule is that an
+ * immutable file is never overwritten, even by one published between its
+ * check and its rename. */
+int cache_tmp_publish_new(struct cache_tmp *t);
 /* Removes the temp file and closes everything; safe to call twice. */
 void cache_tmp_discard(struct cache_tmp *t);
 /* Publishes a small in-memory body under key (create, write, publish). */

@@ -472,7 +472,23 @@ void cache_usage(uint64_t *files, uint64_t *bytes)
 	*bytes = atomic_load(&usage_bytes);
 }
 
-int cache_tmp_rename(struct cache_tmp *t)
+/* Renames t's temp file to its final name, failing with EEXIST if that
+ * exists.  A file system without RENAME_NOREPLACE (NFS, EINVAL) gets the
+ * same guarantee from link(), which never replaces, and an unlink. */
+static int rename_noreplace(struct cache_tmp *t)
+{
+	if (renameat2(t->tmp_dirfd, t->name, t->tmp_dirfd, t->final, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	if (linkat(t->tmp_dirfd, t->name, t->tmp_dirfd, t->final, 0) < 0)
+		return -errno;
+	if (unlinkat(t->tmp_dirfd, t->name, 0) < 0)
+		log_warn("removing %s after linking it as %s: %s", t->name, t->final, strerror(errno));
+	return 0;
+}
+
+static int tmp_rename(struct cache_tmp *t, bool replace)
 {
 	struct stat now, old;
 	bool replaces;
@@ -480,9 +496,11 @@ int cache_tmp_rename(struct cache_tmp *t)
 
 	if (fsync(t->tmp_fd) < 0 || fstat(t->tmp_fd, &now) < 0)
 		err = -errno;
-	replaces = fstatat(t->tmp_dirfd, t->final, &old, AT_SYMLINK_NOFOLLOW) == 0;
-	if (err == 0 && renameat(t->tmp_dirfd, t->name, t->tmp_dirfd, t->final) < 0)
+	replaces = replace && fstatat(t->tmp_dirfd, t->final, &old, AT_SYMLINK_NOFOLLOW) == 0;
+	if (err == 0 && replace && renameat(t->tmp_dirfd, t->name, t->tmp_dirfd, t->final) < 0)
 		err = -errno;
+	else if (err == 0 && !replace)
+		err = rename_noreplace(t);
 	if (err < 0) {
 		t->tmp_err = -err;   /* a full disk is noted by the discard */
 		cache_tmp_discard(t);
@@ -509,9 +527,23 @@ void cache_tmp_sync_dir(struct cache_tmp *t)
 	t->tmp_dirfd = -1;
 }
 
+int cache_tmp_rename(struct cache_tmp *t)
+{
+	return tmp_rename(t, true);
+}
+
 int cache_tmp_publish(struct cache_tmp *t)
 {
 	int r = cache_tmp_rename(t);
+
+	if (r == 0)
+		cache_tmp_sync_dir(t);
+	return r;
+}
+
+int cache_tmp_publish_new(struct cache_tmp *t)
+{
+	int r = tmp_rename(t, false);
 
 	if (r == 0)
 		cache_tmp_sync_dir(t);

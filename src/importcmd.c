@@ -309,25 +309,31 @@ static void drop_group(const char *reason)
 	run.n_held = 0;
 }
 
+/* h's key is cached: with h's content (true), or with other content, a
+ * conflict, reported (false). */
+static bool cached_same(const struct held *h)
+{
+	char hex[BUNDLE_SHA256_HEX];
+
+	if (hash_cached(h->rel, hex) == 0 && strcmp(hex, h->sha) == 0)
+		return true;
+	printf("CONFLICT %s: cached with other content; not overwritten\n", h->rel);
+	run.conflicts++;
+	return false;
+}
+
 /* Existing files: the same content is nothing to do; other content is a
  * conflict, and then nothing of the version is stored. */
 static bool conflicts(bool *same)
 {
-	char hex[BUNDLE_SHA256_HEX];
 	struct stat st;
 	bool any = false;
 
 	for (size_t i = 0; i < run.n_held; i++) {
-		same[i] = false;
-		if (cache_stat(run.held[i].rel, &st) < 0)
-			continue;
-		if (hash_cached(run.held[i].rel, hex) == 0 && strcmp(hex, run.held[i].sha) == 0) {
-			same[i] = true;
-			continue;
-		}
-		printf("CONFLICT %s: cached with other content; not overwritten\n", run.held[i].rel);
-		run.conflicts++;
-		any = true;
+		bool cached = cache_stat(run.held[i].rel, &st) == 0;
+
+		same[i] = cached && cached_same(&run.held[i]);
+		any |= cached && !same[i];
 	}
 	return any;
 }
@@ -345,7 +351,12 @@ static void publish_group(void)
 		if (same[i]) {
 			cache_tmp_discard(&run.held[i].tmp);
 			run.unchanged++;
-		} else if ((r = cache_tmp_publish(&run.held[i].tmp)) < 0) {
+		} else if ((r = cache_tmp_publish_new(&run.held[i].tmp)) == -EEXIST) {
+			/* Published since conflicts() looked (by a daemon serving
+			 * this directory): never replaced. */
+			if (cached_same(&run.held[i]))
+				run.unchanged++;
+		} else if (r < 0) {
 			fail(run.held[i].rel, strerror(-r));
 		} else {
 			close(run.held[i].tmp.tmp_fd);

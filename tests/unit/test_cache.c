@@ -499,6 +499,36 @@ test_tmp_publish(void **state)
 	close(e.ce_fd);
 }
 
+/* cache_tmp_publish_new() never replaces: the second writer of a key
+ * gets -EEXIST, the first one's content stays, and no temp file is left. */
+static void
+test_tmp_publish_new(void **state)
+{
+	struct fx *fx = *state;
+	const char *key = "example.com/m/@v/v1.0.0.info";
+	char vdir[PATH_MAX], names[1024], *got;
+	struct cache_tmp t, u;
+	struct cache_entry e;
+
+	assert_int_equal(cache_init(fx->cache, true), 0);
+	assert_int_equal(cache_tmp_create(key, &t), 0);
+	assert_int_equal(cache_tmp_create(key, &u), 0);
+	assert_int_equal(cache_tmp_write(&t, "first", 5), 0);
+	assert_int_equal(cache_tmp_write(&u, "second", 6), 0);
+	assert_int_equal(cache_tmp_publish_new(&t), 0);
+	close(t.tmp_fd);
+	assert_int_equal(cache_tmp_publish_new(&u), -EEXIST);
+	assert_int_equal(u.tmp_fd, -1);
+	path_of(vdir, sizeof vdir, fx->cache, "example.com/m/@v");
+	list_dir(vdir, names, sizeof names);
+	assert_string_equal(names, "v1.0.0.info");
+	assert_int_equal(cache_open(key, &e), 0);
+	got = slurp_fd(e.ce_fd);
+	assert_string_equal(got, "first");
+	free(got);
+	close(e.ce_fd);
+}
+
 static void
 test_tmp_discard(void **state)
 {
@@ -788,6 +818,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tmp_lock, setup, teardown),
 		cmocka_unit_test(test_key_kinds),
 		cmocka_unit_test_setup_teardown(test_tmp_publish, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_publish_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
