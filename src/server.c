@@ -632,7 +632,13 @@ int server_start(const struct config *c, int listen_fd, bool shared)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)(cpus > 0 ? cpus : 1);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	/* poll(), not epoll: libmicrohttpd 0.9.75's epoll loop (Debian 12),
+	 * when epoll_wait() returns exactly its 128 events, calls it again
+	 * with the full timeout (up to -clientTimeout) before serving them.
+	 * With 128 or more busy keep-alive clients on a serving thread, all
+	 * waiting for answers, nothing wakes it: measured 246 req/s instead
+	 * of 60,000 with one thread (test_load.py, docs/benchmarks.md). */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG;
 
 	cfg = c;
