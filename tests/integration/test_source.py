@@ -103,8 +103,26 @@ def test_every_file_opens_with_its_contract():
                   "%s: the opening comment does not say which thread its functions run on" % rel)
 
 
+def test_dashboard_queries_metrics_that_exist():
+    """Every goproxyd_* series docs/grafana-dashboard.json queries is one
+    that src/ emits (a histogram's _bucket/_sum/_count from its name), and
+    every metric family src/ emits is on the dashboard."""
+    emitted = set()
+    for path, _ in sources():
+        if path.endswith(".c"):
+            emitted |= set(re.findall(r'"(goproxyd_[a-z0-9_]+)', read(path)))
+    queried = set(re.findall(r"(goproxyd_[a-z0-9_]+)", read(os.path.join(ROOT, "docs", "grafana-dashboard.json"))))
+    check(len(emitted) > 20 and len(queried) > 20, "found %d emitted, %d queried" % (len(emitted), len(queried)))
+    for q in sorted(queried):
+        base = re.sub(r"_(bucket|sum|count)$", "", q)
+        check(q in emitted or base in emitted, "the dashboard queries %s, which goproxyd does not emit" % q)
+    on_board = {re.sub(r"_(bucket|sum|count)$", "", q) for q in queried}
+    for m in sorted(emitted - on_board):
+        check(False, "%s is emitted but on no dashboard panel" % m)
+
+
 TESTS = [test_find_cycle_finds_one, test_includes_point_one_way, test_no_source_file_over_900_lines,
-         test_every_file_opens_with_its_contract]
+         test_every_file_opens_with_its_contract, test_dashboard_queries_metrics_that_exist]
 
 if __name__ == "__main__":
     sys.exit(Runner().main(lambda: None, TESTS, sys.argv[1:]))
