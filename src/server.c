@@ -4,15 +4,19 @@
  * cache -> flight.  Responses are built by respond.c, the operational
  * endpoints and basic auth answered by ops.c.
  *
- * server_start/quiesce/stop run on the main thread; the libmicrohttpd
- * callbacks (on_request and below) on the serving threads; wake() on the
- * thread that ends a fetch (flight.h).
+ * server_start/quiesce/stop run on the main thread; serve() and the
+ * libmicrohttpd callbacks (on_request and below) on the serving threads;
+ * wake() on the thread that ends a fetch (flight.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,6 +45,7 @@
 struct pending {
 	struct waiter w;
 	struct ctx *x;
+	struct serving *sv;          /* the thread serving x: wake() nudges it */
 	struct request req;
 };
 
@@ -60,9 +65,30 @@ struct ctx {
 };
 
 static const struct config *cfg;
+/* A serving thread and the daemon it runs.  sv_want is how the main
+ * thread asks it to stop accepting or to stop: it sets the word, then
+ * writes sv_wake_fd; every libmicrohttpd call on the daemon but
+ * MHD_start_daemon() and MHD_resume_connection() is made by the thread. */
+enum serving_want { SV_RUN, SV_QUIESCE, SV_STOP };
+struct serving {
+	struct MHD_Daemon *sv_daemon;
+	pthread_t sv_thread;
+	int sv_wake_fd;               /* an eventfd */
+	_Atomic int sv_want;          /* enum serving_want */
+};
 #define MAX_DAEMONS 64
-static struct MHD_Daemon *daemons[MAX_DAEMONS];   /* one per serving thread */
-static unsigned n_daemons;
+static struct serving servings[MAX_DAEMONS];
+static unsigned n_servings;
+static _Thread_local struct serving *this_serving;   /* on a serving thread */
+
+/* Makes sv's thread run its daemon once more.  Any thread. */
+static void nudge(struct serving *sv)
+{
+	uint64_t one = 1;
+
+	if (write(sv->sv_wake_fd, &one, sizeof one) < 0)
+		log_error("serving thread: eventfd: %s", strerror(errno));
+}
 static atomic_uint inflight;
 static atomic_uint open_conns;
 static atomic_ullong refused_conns;
@@ -81,6 +107,7 @@ static void wake(struct waiter *w)
 	struct pending *p = (struct pending *)((char *)w - offsetof(struct pending, w));
 
 	MHD_resume_connection(p->x->rp.rp_conn);
+	nudge(p->sv);   /* outside its own thread, the daemon is not woken by resuming */
 }
 
 /* Nothing usable came from upstream: a stale copy, a built list, or 404
@@ -191,6 +218,7 @@ static enum MHD_Result wait_for_fetch(struct ctx *x, const char *key)
 	if (p == NULL)
 		return respond_error(&x->rp, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	p->x = x;
+	p->sv = this_serving;
 	p->req = *x->req;
 	p->w.wake = wake;
 	x->pending = p;
@@ -613,6 +641,10 @@ static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int 
 	    flags, 0, admit, NULL, on_request, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first, to catch every message */
 	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    /* main() ignores SIGPIPE; without this, a daemon run by threads
+	     * of ours copies files with pread() and send() instead of
+	     * sendfile(). */
+	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
 	    /* admit() enforces -maxConns; this only bounds a burst it lets by. */
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns + 16,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
@@ -628,18 +660,89 @@ static struct MHD_Daemon *start_one(const struct config *c, unsigned flags, int 
 	    MHD_OPTION_END);
 }
 
+/* A serving thread: waits on the daemon's epoll set and runs the daemon.
+ * libmicrohttpd's own epoll thread is not used: in 0.9.75 (Debian 12),
+ * when epoll_wait() returns exactly its 128 events it calls it again with
+ * the full timeout (up to -clientTimeout) before serving them, so 128 or
+ * more busy keep-alive clients on one thread stall until a new event
+ * comes (measured: 246 req/s instead of 60,000; test_load.py).  Its poll
+ * mode has no such stall, but walks every connection per wake-up: three
+ * times the CPU of epoll serving 8 MiB zips to 256 clients
+ * (docs/benchmarks.md).  MHD_run() drains the set without waiting. */
+static void *serve(void *arg)
+{
+	struct serving *sv = arg;
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(sv->sv_daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	struct pollfd fds[2] = { { info->epoll_fd, POLLIN, 0 }, { sv->sv_wake_fd, POLLIN, 0 } };
+	bool quiesced = false;
+
+	this_serving = sv;
+	pthread_setname_np(pthread_self(), "serve");
+	for (;;) {
+		int want = atomic_load(&sv->sv_want);
+		MHD_UNSIGNED_LONG_LONG left;
+		int wait_ms = -1;
+		uint64_t n;
+
+		if (want == SV_STOP)
+			break;
+		if (want == SV_QUIESCE && !quiesced) {
+			MHD_socket ls = MHD_quiesce_daemon(sv->sv_daemon);
+
+			if (ls != MHD_INVALID_SOCKET)
+				close(ls);
+			quiesced = true;
+		}
+		if (MHD_get_timeout(sv->sv_daemon, &left) == MHD_YES)
+			wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+		if (poll(fds, 2, wait_ms) < 0 && errno != EINTR) {
+			log_error("serving thread: poll: %s", strerror(errno));
+			usleep(10 * 1000);   /* ENOMEM: try again rather than stop serving */
+		}
+		if (fds[1].revents & POLLIN && read(sv->sv_wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+			log_error("serving thread: eventfd: %s", strerror(errno));
+		MHD_run(sv->sv_daemon);
+	}
+	MHD_stop_daemon(sv->sv_daemon);   /* closes its connections, on this thread */
+	return NULL;
+}
+
+static void tell(struct serving *sv, enum serving_want want)
+{
+	atomic_store(&sv->sv_want, want);
+	nudge(sv);
+}
+
+/* Starts a daemon on fd and the thread that serves it; fd is the daemon's
+ * from then on. */
+static int start_serving(struct serving *sv, const struct config *c, unsigned flags, int fd)
+{
+	int err;
+
+	sv->sv_want = SV_RUN;
+	if ((sv->sv_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		log_error("serving thread: eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if ((sv->sv_daemon = start_one(c, flags, fd)) == NULL) {
+		close(sv->sv_wake_fd);
+		return -1;
+	}
+	if ((err = pthread_create(&sv->sv_thread, NULL, serve, sv)) != 0) {
+		log_error("cannot start a serving thread: %s", strerror(err));
+		MHD_stop_daemon(sv->sv_daemon);
+		close(sv->sv_wake_fd);
+		return -1;
+	}
+	return 0;
+}
+
 int server_start(const struct config *c, int listen_fd, bool shared)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = c->threads > 0 ? (unsigned)c->threads : (unsigned)(cpus > 0 ? cpus : 1);
-	/* poll(), not epoll: libmicrohttpd 0.9.75's epoll loop (Debian 12),
-	 * when epoll_wait() returns exactly its 128 events, calls it again
-	 * with the full timeout (up to -clientTimeout) before serving them.
-	 * With 128 or more busy keep-alive clients on a serving thread, all
-	 * waiting for answers, nothing wakes it: measured 246 req/s instead
-	 * of 60,000 with one thread (test_load.py, docs/benchmarks.md). */
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
-	                 MHD_USE_ERROR_LOG;
+	/* No MHD_USE_INTERNAL_POLLING_THREAD: serve() runs each daemon. */
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
 	cfg = c;
 	respond_init(c);
@@ -669,24 +772,20 @@ int server_start(const struct config *c, int listen_fd, bool shared)
 			         strerror(errno));
 			break;
 		}
-		if ((daemons[n_daemons] = start_one(c, flags, fd)) == NULL) {
+		if (start_serving(&servings[n_servings], c, flags, fd) < 0) {
 			if (i > 0)
 				close(fd);
 			return -1;
 		}
-		n_daemons++;
+		n_servings++;
 	}
 	return 0;
 }
 
 void server_quiesce(void)
 {
-	for (unsigned i = 0; i < n_daemons; i++) {
-		MHD_socket s = MHD_quiesce_daemon(daemons[i]);
-
-		if (s != MHD_INVALID_SOCKET)
-			close(s);
-	}
+	for (unsigned i = 0; i < n_servings; i++)
+		tell(&servings[i], SV_QUIESCE);
 }
 
 unsigned server_inflight(void)
@@ -696,9 +795,13 @@ unsigned server_inflight(void)
 
 void server_stop(void)
 {
-	for (unsigned i = 0; i < n_daemons; i++)
-		MHD_stop_daemon(daemons[i]);
-	n_daemons = 0;
+	for (unsigned i = 0; i < n_servings; i++)
+		tell(&servings[i], SV_STOP);
+	for (unsigned i = 0; i < n_servings; i++) {
+		pthread_join(servings[i].sv_thread, NULL);
+		close(servings[i].sv_wake_fd);
+	}
+	n_servings = 0;
 	clients_stop();   /* after every connection has closed */
 	hot_clear();
 	free(tls_cert);
