@@ -210,6 +210,53 @@ def test_wrong_secret_refuses_to_start():
     check(secret not in out, "the secret is in the output")
 
 
+def start_fails(env_extra, extra):
+    """Runs goproxyd with -s3 and expects it to refuse to start: its output."""
+    cache = os.path.join(D.newdir("refused"), "cache")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(env_extra)
+    p = subprocess.run([daemon_binary(), "-listen", "127.0.0.1:%d" % free_port(), "-cacheDir", cache,
+                        "-proxy", C.up.url, "-sumdb", "off", "-s3", C.s3url] + list(extra), env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    out = p.stdout.decode("utf-8", "replace")
+    eq(p.returncode, 1, "exit status (output: %s)" % out[-300:])
+    return out
+
+
+def test_credentials_file():
+    """-s3CredentialsFile: the AWS shared-credentials format, the profile
+    AWS_PROFILE names (else [default]), and it wins over the environment."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    secret = C.env["S3_SECRET_KEY"]
+    wrong = "wrong" + secret[5:]
+    path = os.path.join(D.newdir("creds"), "credentials")
+    with open(path, "w") as f:
+        f.write("# written by test_s3.py\n[default]\naws_access_key_id = %s\n"
+                "aws_secret_access_key = %s\n\n[mirror]\n  aws_access_key_id=%s\n"
+                "aws_secret_access_key =   %s  \n" % (C.env["S3_ACCESS_KEY"], wrong, C.env["S3_ACCESS_KEY"], secret))
+    os.chmod(path, 0o600)
+    # The right secret from the file's [mirror] profile, a wrong one in the environment.
+    d = D.start(C.up.url, extra=["-s3", C.s3url, "-s3CredentialsFile", path], name="credfile",
+                env={"AWS_PROFILE": "mirror", "AWS_ACCESS_KEY_ID": C.env["S3_ACCESS_KEY"],
+                     "AWS_SECRET_ACCESS_KEY": wrong})
+    eq(get(d.port, "/readyz").status, 200, "/readyz with the file's credentials")
+    rel = immutable_files()[0]
+    r = get(d.port, "/" + rel)
+    eq(r.status, 200, "a local miss")
+    eq(metric(d, "goproxyd_s3_get_hits_total"), 1, "found in the store with the file's credentials")
+    # [default] holds the wrong secret: refused at start-up, the secret never shown.
+    out = start_fails({}, ["-s3CredentialsFile", path])
+    check("refused the credentials" in out, "wrong secret in [default]: %s" % out[-300:])
+    check(wrong not in out and secret not in out, "a secret is in the output")
+    out = start_fails({"AWS_PROFILE": "nosuch"}, ["-s3CredentialsFile", path])
+    check("no aws_access_key_id and aws_secret_access_key in profile [nosuch]" in out,
+          "missing profile: %s" % out[-300:])
+    out = start_fails({}, ["-s3CredentialsFile", path + ".missing"])
+    check("-s3CredentialsFile" in out and "No such file" in out, "missing file: %s" % out[-300:])
+
+
 def test_unreachable_store_not_ready():
     """A store that cannot be reached at start-up: goproxyd starts, serves
     from upstream, and /readyz says 503 naming the store."""
@@ -326,7 +373,8 @@ def test_secret_never_logged():
 def main(argv):
     return R.main(setup, [test_a_fills_the_store, test_b_serves_from_store_with_upstream_stopped,
                           test_mutable_answers_from_store_when_upstream_down,
-                          test_wrong_secret_refuses_to_start, test_unreachable_store_not_ready,
+                          test_wrong_secret_refuses_to_start, test_credentials_file,
+                          test_unreachable_store_not_ready,
                           test_store_stopped_local_hits_go_on, test_tampered_object_replaced,
                           test_conditional_create_counts_duplicates, test_secret_never_logged],
                   argv)
