@@ -9,6 +9,7 @@ The tests build on each other: A fills the store, B serves from it.
 Last line "N passed, N failed".
 """
 
+import json
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
+import awsquery  # noqa: E402
 import fakeupstream  # noqa: E402
 import mkmodules  # noqa: E402
 from harness import (Daemons, Runner, TestFailure, check, check_clean_exits, daemon_binary,  # noqa: E402
@@ -257,6 +259,40 @@ def test_credentials_file():
     check("-s3CredentialsFile" in out and "No such file" in out, "missing file: %s" % out[-300:])
 
 
+def test_session_token():
+    """Temporary credentials from the store's STS (GetSessionToken): with
+    AWS_SESSION_TOKEN, or aws_session_token in -s3CredentialsFile, the
+    store takes them; the same key and secret without the token are
+    refused.  The token never appears in the output."""
+    if not C.filled:
+        raise TestFailure("needs test_a_fills_the_store")
+    ep, ak, sk = C.env["S3_ENDPOINT"], C.env["S3_ACCESS_KEY"], C.env["S3_SECRET_KEY"]
+    awsquery.put_user_policy(ep, ak, sk, "goproxyd", "session-tokens", json.dumps(
+        {"Version": "2012-10-17",
+         "Statement": [{"Effect": "Allow", "Action": ["sts:GetSessionToken"], "Resource": "*"}]}))
+    tak, tsk, token = awsquery.get_session_token(ep, ak, sk)
+    check(tak != ak, "GetSessionToken gave the long-term key back")
+    d = D.start(C.up.url, extra=["-s3", C.s3url], name="token",
+                env={"AWS_ACCESS_KEY_ID": tak, "AWS_SECRET_ACCESS_KEY": tsk, "AWS_SESSION_TOKEN": token})
+    eq(get(d.port, "/readyz").status, 200, "/readyz with temporary credentials")
+    eq(get(d.port, "/" + immutable_files()[1]).status, 200, "a local miss")
+    eq(metric(d, "goproxyd_s3_get_hits_total"), 1, "found in the store with temporary credentials")
+    path = os.path.join(D.newdir("tokenfile"), "credentials")
+    with open(path, "w") as f:
+        f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_session_token = %s\n"
+                % (tak, tsk, token))
+    os.chmod(path, 0o600)
+    e = D.start(C.up.url, extra=["-s3", C.s3url, "-s3CredentialsFile", path], name="tokenfile", env={})
+    eq(get(e.port, "/readyz").status, 200, "/readyz with the token from the file")
+    out = start_fails({"AWS_ACCESS_KEY_ID": tak, "AWS_SECRET_ACCESS_KEY": tsk}, [])
+    check("refused the credentials" in out, "temporary key without its token: %s" % out[-300:])
+    check(token not in out and tsk not in out, "a secret is in the output")
+    for x in (d, e):
+        eq(D.stop(x), 0, "exit status")
+        with open(x.log_path, "rb") as f:
+            check(token.encode() not in f.read(), "the token is in %s" % x.log_path)
+
+
 def test_unreachable_store_not_ready():
     """A store that cannot be reached at start-up: goproxyd starts, serves
     from upstream, and /readyz says 503 naming the store."""
@@ -373,7 +409,7 @@ def test_secret_never_logged():
 def main(argv):
     return R.main(setup, [test_a_fills_the_store, test_b_serves_from_store_with_upstream_stopped,
                           test_mutable_answers_from_store_when_upstream_down,
-                          test_wrong_secret_refuses_to_start, test_credentials_file,
+                          test_wrong_secret_refuses_to_start, test_credentials_file, test_session_token,
                           test_unreachable_store_not_ready,
                           test_store_stopped_local_hits_go_on, test_tampered_object_replaced,
                           test_conditional_create_counts_duplicates, test_secret_never_logged],

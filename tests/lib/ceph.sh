@@ -116,6 +116,9 @@ osd op num threads per shard = 2
 rgw frontends = beast endpoint=127.0.0.1:$rgwport
 rgw thread pool size = 16
 rgw dns name = 127.0.0.1
+# STS, for test_s3.py's temporary credentials (AWS_SESSION_TOKEN).
+rgw s3 auth use sts = true
+rgw sts key = $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 EOF
 	ceph-authtool --create-keyring "$dir/c/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null || return 1
 	monmaptool --create --addv a "[v1:127.0.0.1:$monport]" --fsid "$fsid" "$dir/c/monmap" >/dev/null || return 1
@@ -146,6 +149,9 @@ EOF
 	sk=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	timeout 30 radosgw-admin -c "$c" -n client.rgw.test user create --uid goproxyd \
 		--display-name goproxyd --access-key "$ak" --secret-key "$sk" >"$dir/log/user.out" 2>&1 || return 1
+	# Lets the user give itself a policy that allows sts:GetSessionToken.
+	timeout 30 radosgw-admin -c "$c" -n client.rgw.test caps add --uid goproxyd \
+		--caps "user-policy=*" >>"$dir/log/user.out" 2>&1 || return 1
 	# The bucket, with curl's own SigV4 (x-amz-content-sha256 set by hand).
 	for _ in $(seq 1 50); do
 		code=$(curl -s -o "$dir/log/bucket.out" -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
