@@ -89,6 +89,7 @@ static void nudge(struct serving *sv)
 	if (write(sv->sv_wake_fd, &one, sizeof one) < 0)
 		log_error("serving thread: eventfd: %s", strerror(errno));
 }
+
 static atomic_uint inflight;
 static atomic_uint open_conns;
 static atomic_ullong refused_conns;
