@@ -714,8 +714,8 @@ static void tell(struct serving *sv, enum serving_want want)
 	nudge(sv);
 }
 
-/* Starts a daemon on fd and the thread that serves it; fd is the daemon's
- * from then on. */
+/* Starts a daemon on fd and the thread that serves it.  fd is the
+ * daemon's from then on; on failure it is still the caller's. */
 static int start_serving(struct serving *sv, const struct config *c, unsigned flags, int fd)
 {
 	int err;
@@ -731,6 +731,7 @@ static int start_serving(struct serving *sv, const struct config *c, unsigned fl
 	}
 	if ((err = pthread_create(&sv->sv_thread, NULL, serve, sv)) != 0) {
 		log_error("cannot start a serving thread: %s", strerror(err));
+		MHD_quiesce_daemon(sv->sv_daemon);   /* so that stopping it leaves fd open */
 		MHD_stop_daemon(sv->sv_daemon);
 		close(sv->sv_wake_fd);
 		return -1;
