@@ -196,22 +196,6 @@ def test_mutable_answers_from_store_when_upstream_down():
     check(r.status in (404, 410), "a list in neither place: %d" % r.status)
 
 
-def test_wrong_secret_refuses_to_start():
-    secret = "wrong" + C.env["S3_SECRET_KEY"][5:]
-    cache = os.path.join(D.newdir("wrong"), "cache")
-    env = dict(os.environ)
-    env.update(creds(secret))
-    p = subprocess.run([daemon_binary(), "-listen", "127.0.0.1:%d" % free_port(), "-cacheDir", cache,
-                        "-proxy", C.up.url, "-sumdb", "off", "-s3", C.s3url], env=env,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=60)
-    out = p.stdout.decode("utf-8", "replace")
-    eq(p.returncode, 1, "exit status with a wrong secret (output: %s)" % out[-300:])
-    check("S3 store" in out and C.env["S3_ENDPOINT"] in out and "refused the credentials" in out,
-          "the message does not name the store: %s" % out[-300:])
-    check(secret not in out, "the secret is in the output")
-
-
 def start_fails(env_extra, extra):
     """Runs goproxyd with -s3 and expects it to refuse to start: its output."""
     cache = os.path.join(D.newdir("refused"), "cache")
@@ -224,6 +208,14 @@ def start_fails(env_extra, extra):
     out = p.stdout.decode("utf-8", "replace")
     eq(p.returncode, 1, "exit status (output: %s)" % out[-300:])
     return out
+
+
+def test_wrong_secret_refuses_to_start():
+    secret = "wrong" + C.env["S3_SECRET_KEY"][5:]
+    out = start_fails(creds(secret), [])
+    check("S3 store" in out and C.env["S3_ENDPOINT"] in out and "refused the credentials" in out,
+          "the message does not name the store: %s" % out[-300:])
+    check(secret not in out, "the secret is in the output")
 
 
 def test_credentials_file():
