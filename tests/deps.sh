@@ -5,9 +5,10 @@
 set -eu
 BUILD="gcc make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libzip-dev libssl-dev libsystemd-dev libcrypt-dev libarchive-dev"
 TEST="$BUILD libcmocka-dev golang-go python3 ca-certificates build-essential dpkg-dev debhelper lintian openssl systemd chromium nginx-light"
-# The S3 tests' single-node Ceph (tests/lib/ceph.sh), installed without
-# recommends: a monitor, an OSD and the gateway, not a full cluster's tools.
-CEPH="radosgw ceph-mon ceph-osd ceph-common"
+# The S3 and fleet tests' single-node Ceph (tests/lib/ceph.sh), installed
+# without recommends: a monitor, an OSD, the gateway, and for CephFS a
+# metadata server and ceph-fuse, not a full cluster's tools.
+CEPH="radosgw ceph-mon ceph-osd ceph-common ceph-mds ceph-fuse"
 # make fuzz: clang and its libFuzzer runtime (libclang_rt.fuzzer), python3
 # for the generated seeds.
 FUZZ="$BUILD clang libclang-rt-14-dev python3"

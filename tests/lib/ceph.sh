@@ -1,11 +1,13 @@
 #!/bin/bash
-# ceph.sh start DIR | stop DIR
+# ceph.sh start DIR | mount DIR MOUNTPOINT | stop DIR
 #
 # A single-node Ceph with an S3 gateway (radosgw) on 127.0.0.1, as plain
 # processes under DIR, for tests: one monitor, one OSD with bluestore on a
 # sparse file, radosgw, no ceph-mgr, no authentication between daemons
 # (cephx off), msgr v1 only.  Needs Debian's radosgw ceph-mon ceph-osd
-# ceph-common (tests/deps.sh installs them).
+# ceph-common (tests/deps.sh installs them).  With CEPH_FS=1 it also runs
+# a metadata server and creates a CephFS file system named goproxyd (needs
+# ceph-mds and ceph-fuse).
 #
 # start: prints nothing on success but writes DIR/s3.env (sourceable):
 #   S3_ENDPOINT=http://127.0.0.1:PORT  S3_BUCKET=goproxyd
@@ -13,7 +15,13 @@
 # and DIR/pids (one pid a line).  The whole start is bounded by
 # CEPH_TIMEOUT seconds (default 90) and retried once after a failure
 # (about one start in five needed the retry here); on a second failure it
-# stops what it started, prints the logs' tails and exits 1.  stop: SIGTERM to each pid in DIR/pids, SIGKILL after 10 s.
+# stops what it started, prints the logs' tails and exits 1.
+# mount: mounts the CephFS file system at MOUNTPOINT with ceph-fuse, a
+# client of its own (a separate session with the metadata server, as
+# another machine's mount would be), within 30 s; its pid and the
+# mountpoint go to DIR/mounts.
+# stop: unmounts every mount (lazily), then SIGTERM to each ceph-fuse and
+# then each pid in DIR/pids, SIGKILL after 10 s.
 set -u
 
 CEPH_TIMEOUT=${CEPH_TIMEOUT:-90}
@@ -37,24 +45,81 @@ sys.exit(1)
 EOF
 }
 
-stop() {
-	local dir=$1 pid n
-	[ -f "$dir/pids" ] || return 0
+# SIGTERM to each pid listed in FILE (one a line), SIGKILL after 10 s.
+kill_listed() { # file
+	local file=$1 pid n
+	[ -f "$file" ] || return 0
 	while read -r pid; do
 		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-	done <"$dir/pids"
+	done <"$file"
 	for n in $(seq 1 100); do
 		local alive=0
 		while read -r pid; do
 			[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
-		done <"$dir/pids"
+		done <"$file"
 		[ $alive -eq 0 ] && break
 		sleep 0.1
 	done
 	while read -r pid; do
 		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	done <"$dir/pids"
-	rm -f "$dir/pids"
+	done <"$file"
+	rm -f "$file"
+}
+
+stop() {
+	local dir=$1 pid mnt
+	# The mounts go first, while the cluster that serves them is up.
+	if [ -f "$dir/mounts" ]; then
+		while read -r pid mnt; do
+			umount -l "$mnt" 2>/dev/null
+			echo "$pid"
+		done <"$dir/mounts" >"$dir/mounts.pids"
+		rm -f "$dir/mounts"
+		kill_listed "$dir/mounts.pids"
+	fi
+	kill_listed "$dir/pids"
+}
+
+mount_fs() {
+	local dir mnt=$2 pid
+	dir=$(cd "$1" && pwd)
+	[ -f "$dir/s3.env" ] && grep -q '^CEPH_FS=' "$dir/s3.env" || {
+		echo "ceph.sh: no file system in $dir (start it with CEPH_FS=1)" >&2
+		return 1
+	}
+	mkdir -p "$mnt"
+	mnt=$(cd "$mnt" && pwd)
+	ceph-fuse -f -c "$dir/c/ceph.conf" --client_fs goproxyd "$mnt" \
+		>>"$dir/log/fuse.out" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid $mnt" >>"$dir/mounts"
+	for _ in $(seq 1 300); do
+		grep -q " $mnt fuse.ceph-fuse " /proc/mounts && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "ceph.sh: ceph-fuse did not mount $mnt:" >&2
+	tail -n 5 "$dir/log/fuse.out" >&2
+	return 1
+}
+
+# The CephFS file system goproxyd and its metadata server.
+start_fs() { # dir conf
+	local dir=$1 c=$2
+	mkdir -p "$dir/c/mds/ceph-a"
+	timeout 20 ceph -c "$c" osd pool create goproxyd_meta 8 >>"$dir/log/cli.out" 2>&1 || return 1
+	timeout 20 ceph -c "$c" osd pool create goproxyd_data 8 >>"$dir/log/cli.out" 2>&1 || return 1
+	timeout 20 ceph -c "$c" fs new goproxyd goproxyd_meta goproxyd_data >>"$dir/log/cli.out" 2>&1 || return 1
+	# How long a dead client's capabilities and locks hold the others up
+	# (60 s by default): the least Ceph allows, for test_fleet.py's dead
+	# machine.
+	timeout 20 ceph -c "$c" fs set goproxyd session_timeout 30 >>"$dir/log/cli.out" 2>&1 || return 1
+	spawn "$dir" mds ceph-mds -c "$c" -f -i a
+	for _ in $(seq 1 150); do
+		timeout 10 ceph -c "$c" mds stat 2>/dev/null | grep -q 'up:active' && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 # Runs "$@" in the background, its output to DIR/log/NAME.out, and notes its pid.
@@ -119,6 +184,12 @@ rgw dns name = 127.0.0.1
 # STS, for test_s3.py's temporary credentials (AWS_SESSION_TOKEN).
 rgw s3 auth use sts = true
 rgw sts key = $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+[mds]
+mds data = $dir/c/mds/\$cluster-\$id
+mds cache memory limit = 67108864
+[client]
+# ceph-fuse's object cache, kept small for tests (200 MiB by default).
+client oc size = 16777216
 EOF
 	ceph-authtool --create-keyring "$dir/c/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null || return 1
 	monmaptool --create --addv a "[v1:127.0.0.1:$monport]" --fsid "$fsid" "$dir/c/monmap" >/dev/null || return 1
@@ -143,6 +214,9 @@ EOF
 		sleep 0.2
 	done
 	timeout 10 ceph -c "$c" osd dump 2>/dev/null | grep -q '^osd.0 up' || return 1
+	if [ "${CEPH_FS:-0}" = 1 ]; then
+		start_fs "$dir" "$c" || return 1
+	fi
 	spawn "$dir" rgw radosgw -c "$c" -f -n client.rgw.test
 	wait_port "$rgwport" 60 || return 1
 	ak=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
@@ -167,6 +241,7 @@ S3_BUCKET=goproxyd
 S3_ACCESS_KEY=$ak
 S3_SECRET_KEY=$sk
 CEPH_CONF=$c
+$([ "${CEPH_FS:-0}" = 1 ] && echo CEPH_FS=goproxyd)
 CEPH_START_SECONDS=$(($(date +%s) - t0))
 EOF
 	chmod 600 "$dir/s3.env"
@@ -179,7 +254,7 @@ start() {
 	dir=$(cd "$dir" && pwd)
 	for try in 1 2; do
 		rm -f "$dir/s3.env"
-		export -f attempt spawn free_port wait_port
+		export -f attempt spawn free_port wait_port start_fs
 		if timeout "$CEPH_TIMEOUT" bash -c 'attempt "$1"' _ "$dir"; then
 			return 0
 		fi
@@ -197,6 +272,7 @@ start() {
 
 case "${1:-}" in
 start) start "${2:?DIR}" ;;
+mount) mount_fs "${2:?DIR}" "${3:?MOUNTPOINT}" ;;
 stop) stop "${2:?DIR}" ;;
-*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start DIR | mount DIR MOUNTPOINT | stop DIR" >&2; exit 2 ;;
 esac
