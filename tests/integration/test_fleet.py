@@ -3,9 +3,17 @@
 nginx (round robin), one upstream fetch per file among them, and a fetch
 taken over when the instance holding it is SIGKILLed.
 
+Every case runs twice: on a local directory the instances share, and on
+a CephFS file system where each instance has a ceph-fuse mount of its own
+(three clients of the metadata server, as three machines would be: their
+fetch locks are CephFS's, granted by the metadata server, not one
+kernel's).  The CephFS cluster (tests/lib/ceph.sh with CEPH_FS=1) is
+started before the first CephFS case.
+
 Run:  python3 tests/integration/test_fleet.py [NAME-SUBSTRING ...]
 Env:  GOPROXYD=path/to/binary (default ./build/goproxyd), KEEP_TMP=1
-Needs nginx (tests/deps.sh installs it).  Everything listens on 127.0.0.1.
+Needs nginx, and ceph-mds and ceph-fuse besides test_s3.py's Ceph packages
+(tests/deps.sh installs them).  Everything listens on 127.0.0.1.
 Last line "N passed, N failed".
 """
 
@@ -26,6 +34,7 @@ from harness import (Daemons, Runner, TestFailure, check, check_clean_exits, eq,
                      get, make_tmp, tmp_leftovers, wait_port)
 
 GO_TIMEOUT = 240
+CEPH_SH = os.path.join(os.path.dirname(HERE), "lib", "ceph.sh")
 R = Runner(default_timeout=400)
 D = Daemons()
 
@@ -61,6 +70,8 @@ class Ctx:
     tree = None
     info = None
     up = None
+    mounts = None   # the CephFS mounts, one per instance, once started
+    cephfs_error = None
 
 
 C = Ctx()
@@ -79,8 +90,60 @@ def setup():
     R.after_each.append(D.stop_all)
 
 
-def fleet(n, cache, extra=()):
-    return [D.start(C.up.url, extra=extra, cache=cache, name="fleet%d" % i) for i in range(n)]
+def fleet(caches, extra=()):
+    """One instance on each of caches (paths to one shared directory)."""
+    return [D.start(C.up.url, extra=extra, cache=c, name="fleet%d" % i) for i, c in enumerate(caches)]
+
+
+def local_dir(name, n):
+    """n instances' paths to one directory on the local disk."""
+    return [os.path.join(D.newdir(name), "cache")] * n
+
+
+def start_cephfs():
+    ceph = os.path.join(C.tmp, "ceph")
+
+    def stop():
+        D.stop_all()   # nobody may hold a file on the mounts
+        subprocess.run(["bash", CEPH_SH, "stop", ceph], timeout=120)
+    R.cleanups.append(stop)
+    t0 = time.time()
+    p = subprocess.run(["bash", CEPH_SH, "start", ceph], env=dict(os.environ, CEPH_FS="1"),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240)
+    if p.returncode != 0:
+        raise TestFailure("Ceph did not start: %s" % p.stdout.decode("utf-8", "replace")[-1500:])
+    mounts = [os.path.join(C.tmp, "cephfs%d" % i) for i in range(3)]
+    for m in mounts:
+        mount_cephfs(m)
+    C.mounts = mounts
+    print("  ceph with CephFS and 3 ceph-fuse mounts in %.1f s" % (time.time() - t0), flush=True)
+
+
+def mount_cephfs(where):
+    """Another ceph-fuse mount of the file system; returns its pid."""
+    ceph = os.path.join(C.tmp, "ceph")
+    p = subprocess.run(["bash", CEPH_SH, "mount", ceph, where], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    if p.returncode != 0:
+        raise TestFailure("ceph-fuse: %s" % p.stdout.decode("utf-8", "replace")[-800:])
+    with open(os.path.join(ceph, "mounts")) as f:
+        return int(f.read().splitlines()[-1].split()[0])
+
+
+def cephfs_dir(name, n):
+    """n instances' paths to one CephFS directory, each through a mount
+    of its own."""
+    if C.cephfs_error:
+        raise TestFailure("CephFS did not start (first failure above): %s" % C.cephfs_error)
+    if C.mounts is None:
+        try:
+            start_cephfs()
+        except TestFailure as e:
+            C.cephfs_error = str(e)[:200]
+            raise
+    d = "%s-%d" % (name, free_port())   # unique within the run
+    os.makedirs(os.path.join(C.mounts[0], d))
+    return [os.path.join(C.mounts[i % len(C.mounts)], d, "cache") for i in range(n)]
 
 
 class Nginx:
@@ -148,12 +211,13 @@ def lock_leftovers(root):
 
 # =================================================================== tests
 
-def test_cold_run_one_fetch_per_file():
+def cold_run_one_fetch_per_file(where):
     """Three instances, one directory, nginx round robin: three go clients
     at once, on a cold cache, make one upstream request per file."""
     C.up.reset()
-    cache = os.path.join(D.newdir("shared"), "cache")
-    ds = fleet(3, cache)
+    caches = where("shared", 3)
+    cache = caches[0]
+    ds = fleet(caches)
     ngx = Nginx(ds)
     R.cleanups.append(ngx.stop)
     # three go clients at once, each from an empty module cache
@@ -195,28 +259,46 @@ def _zip_path():
     return mkmodules.rel(m, v, "zip")
 
 
-def _concurrent_get(port, path, out, i):
-    try:
-        out[i] = get(port, "/" + path, timeout=90)
-    except Exception as e:  # the killed instance's client
-        out[i] = e
-
-
-def test_waiters_do_not_fetch():
-    """While one instance fetches a file, the others asking for it wait for
-    its publish: one upstream request, three identical answers."""
-    C.up.reset()
-    path = _zip_path()
-    cache = os.path.join(D.newdir("waiters"), "cache")
-    ds = fleet(3, cache)
-    C.up.set_rules({"\\.zip$": {"stall_after_bytes": [64, 2]}})
-    out = [None] * 3
-    ths = [threading.Thread(target=_concurrent_get, args=(ds[0].port, path, out, 0))]
-    ths[0].start()
+def _start_holder(d, path, out):
+    """A client asking d for path (its answer in out[0]), once d's fetch
+    is inside a stall at the upstream (the caller set the rule)."""
+    t = threading.Thread(target=_concurrent_get, args=(d.port, path, out, 0))
+    t.start()
     deadline = time.time() + 10
     while C.up.stalling() == 0 and time.time() < deadline:
         time.sleep(0.02)
     check(C.up.stalling() == 1, "the first fetch never reached the upstream")
+    return t
+
+
+def _other_file(n, ext):
+    """The path and content of the nth required module's file."""
+    m, v = mkmodules.APP_GO_MOD_REQUIRES[n]
+    path = mkmodules.rel(m, v, ext)
+    return path, C.info["files"][path]
+
+
+def _concurrent_get(port, path, out, i, took=None):
+    t0 = time.time()
+    try:
+        out[i] = get(port, "/" + path, timeout=90)
+    except Exception as e:  # the killed instance's client
+        out[i] = e
+    if took is not None:
+        took[i] = time.time() - t0
+
+
+def waiters_do_not_fetch(where):
+    """While one instance fetches a file, the others asking for it wait for
+    its publish: one upstream request, three identical answers."""
+    C.up.reset()
+    path = _zip_path()
+    caches = where("waiters", 3)
+    cache = caches[0]
+    ds = fleet(caches)
+    C.up.set_rules({"\\.zip$": {"stall_after_bytes": [64, 2]}})
+    out = [None] * 3
+    ths = [_start_holder(ds[0], path, out)]
     for i in (1, 2):
         ths.append(threading.Thread(target=_concurrent_get, args=(ds[i].port, path, out, i)))
         ths[-1].start()
@@ -233,21 +315,18 @@ def test_waiters_do_not_fetch():
     check(not tmp_leftovers(cache), "temp or lock files left: %s" % tmp_leftovers(cache))
 
 
-def test_notfound_shared_with_waiters():
+def notfound_shared_with_waiters(where):
     """A 404 that the holder got is the waiters' answer too."""
     C.up.reset()
-    cache = os.path.join(D.newdir("notfound"), "cache")
-    ds = fleet(2, cache)
+    caches = where("notfound", 2)
+    cache = caches[0]
+    ds = fleet(caches)
     m, _ = mkmodules.APP_GO_MOD_REQUIRES[0]
     path = mkmodules.rel(m, "v1.9.9", "mod")
     C.up.set_rules({"v1\\.9\\.9": {"stall_before_headers": 1.5, "status": 404,
                                    "body": "not found: no such version"}})
     out = [None] * 2
-    t0 = threading.Thread(target=_concurrent_get, args=(ds[0].port, path, out, 0))
-    t0.start()
-    deadline = time.time() + 10
-    while C.up.stalling() == 0 and time.time() < deadline:
-        time.sleep(0.02)
+    t0 = _start_holder(ds[0], path, out)
     t1 = threading.Thread(target=_concurrent_get, args=(ds[1].port, path, out, 1))
     t1.start()
     t0.join(30)
@@ -260,22 +339,19 @@ def test_notfound_shared_with_waiters():
     check(not tmp_leftovers(cache), "temp or lock files left: %s" % tmp_leftovers(cache))
 
 
-def test_sigkill_holder_another_completes():
-    """SIGKILL the instance holding a fetch: the kernel drops its lock, and
-    an instance waiting for the file fetches it and answers its client."""
+def sigkill_holder_another_completes(where):
+    """SIGKILL the instance holding a fetch: its lock goes with it (the
+    kernel closes its files; on CephFS its mount tells the metadata server),
+    and an instance waiting for the file fetches it and answers its client."""
     C.up.reset()
     path = _zip_path()
-    cache = os.path.join(D.newdir("sigkill"), "cache")
-    ds = fleet(3, cache)
+    caches = where("sigkill", 3)
+    cache = caches[0]
+    ds = fleet(caches)
     # the first request stalls mid-body for up to 60 s; the next one is quick
     C.up.set_rules({"\\.zip$": {"stall_after_bytes": [64, 60], "times": 1}})
     out = [None] * 3
-    ths = [threading.Thread(target=_concurrent_get, args=(ds[0].port, path, out, 0))]
-    ths[0].start()
-    deadline = time.time() + 10
-    while C.up.stalling() == 0 and time.time() < deadline:
-        time.sleep(0.02)
-    check(C.up.stalling() == 1, "the first fetch never reached the upstream")
+    ths = [_start_holder(ds[0], path, out)]
     for i in (1, 2):
         ths.append(threading.Thread(target=_concurrent_get, args=(ds[i].port, path, out, i)))
         ths[-1].start()
@@ -306,21 +382,15 @@ def test_sigkill_holder_another_completes():
         check(f.read() == want, "cached zip differs")
 
 
-def test_stopped_holder_given_up():
+def stopped_holder_given_up(where):
     """A holder that shows no progress (SIGSTOPped) for twice -stallTimeout
     is given up on: the waiting instance fetches the file itself."""
     C.up.reset()
     path = _zip_path()
-    cache = os.path.join(D.newdir("sigstop"), "cache")
-    ds = fleet(2, cache, extra=["-stallTimeout", "1s"])
+    ds = fleet(where("sigstop", 2), extra=["-stallTimeout", "1s"])
     C.up.set_rules({"\\.zip$": {"stall_after_bytes": [64, 60], "times": 1}})
     out = [None] * 2
-    t0 = threading.Thread(target=_concurrent_get, args=(ds[0].port, path, out, 0))
-    t0.start()
-    deadline = time.time() + 10
-    while C.up.stalling() == 0 and time.time() < deadline:
-        time.sleep(0.02)
-    check(C.up.stalling() == 1, "the first fetch never reached the upstream")
+    t0 = _start_holder(ds[0], path, out)
     os.kill(ds[0].proc.pid, signal.SIGSTOP)
     try:
         t0_wait = time.time()
@@ -343,15 +413,83 @@ def test_stopped_holder_given_up():
         check("shows no progress" in f.read(), "no give-up line in the waiter's log")
 
 
+def test_cephfs_machine_death():
+    """The machine holding a fetch dies: its ceph-fuse is SIGKILLed, then
+    its instance, so nothing tells the metadata server.  The dead client's
+    capabilities and lock hold until the server evicts its session
+    (session_timeout: 30 s here, 60 s by default); then a surviving
+    instance's client waiting for that file gets it, fetched once more.
+    Meanwhile the survivor answers hits of files it wrote itself; its
+    misses wait with the lock (docs/deploying.md, "CephFS")."""
+    C.up.reset()
+    caches = cephfs_dir("death", 2)
+    doomed = os.path.join(C.tmp, "cephfs-doomed")
+    fuse_pid = mount_cephfs(doomed)
+    caches[0] = os.path.join(doomed, os.path.relpath(caches[0], C.mounts[0]))
+    ds = fleet(caches)
+    hit, want_hit = _other_file(1, "mod")
+    eq(get(ds[1].port, "/" + hit).status, 200, "the survivor's own file")
+    path = _zip_path()
+    C.up.set_rules({"\\.zip$": {"stall_after_bytes": [64, 120], "times": 1}})
+    out = [None] * 3
+    ths = [_start_holder(ds[0], path, out)]
+    ths.append(threading.Thread(target=_concurrent_get, args=(ds[1].port, path, out, 1)))
+    ths[1].start()
+    time.sleep(1.0)
+    eq(C.up.count(r"\.zip$"), 1, "upstream requests while the holder lives")
+    os.kill(fuse_pid, signal.SIGKILL)
+    ds[0].kill9()
+    D.forget(ds[0])
+    died = time.time()
+    miss, want_miss = _other_file(2, "mod")
+    took = [None] * 3
+    ths.append(threading.Thread(target=_concurrent_get, args=(ds[1].port, miss, out, 2, took)))
+    ths[2].start()
+    t0 = time.time()
+    r = get(ds[1].port, "/" + hit, timeout=20)
+    took[0] = time.time() - t0
+    eq(r.status, 200, "a hit after the death")
+    check(r.body == want_hit, "a hit after the death: body differs")
+    check(ths[1].is_alive(), "the waiter was answered before the hit")
+    for t in ths[1:]:
+        t.join(150)
+    waited = time.time() - died
+    C.up.release_stalls()
+    ths[0].join(30)
+    r = out[1]
+    check(not isinstance(r, Exception), "the waiting client: %s" % r)
+    eq(r.status, 200, "the waiting client's status")
+    check(r.body == C.info["files"][path], "the waiting client: body differs")
+    check(not isinstance(out[2], Exception), "the miss: %s" % out[2])
+    eq(out[2].status, 200, "the miss's status")
+    check(out[2].body == want_miss, "the miss: body differs")
+    eq(C.up.count(r"\.zip$"), 2, "upstream requests: the dead one and the takeover")
+    eq(metric(ds[1], "goproxyd_fleet_takeovers_total"), 1, "takeovers")
+    print("  after the death: the waiting client answered in %.1f s, a miss in %.1f s, a hit in %.2f s"
+          % (waited, took[2], took[0]), flush=True)
+
+
 def test_clean_exits():
     D.stop_all()
     check_clean_exits(D.exits)
 
 
+CASES = [cold_run_one_fetch_per_file, waiters_do_not_fetch, notfound_shared_with_waiters,
+         sigkill_holder_another_completes, stopped_holder_given_up]
+
+
+def variant(case, prefix, where):
+    def test():
+        case(where)
+    test.__name__ = "test_%s_%s" % (prefix, case.__name__)
+    test.__doc__ = case.__doc__
+    return test
+
+
 def main(argv):
-    return R.main(setup, [test_cold_run_one_fetch_per_file, test_waiters_do_not_fetch,
-                          test_notfound_shared_with_waiters, test_sigkill_holder_another_completes,
-                          test_stopped_holder_given_up, test_clean_exits], argv)
+    tests = [variant(c, "local", local_dir) for c in CASES]
+    tests += [variant(c, "cephfs", cephfs_dir) for c in CASES]
+    return R.main(setup, tests + [test_cephfs_machine_death, test_clean_exits], argv)
 
 
 if __name__ == "__main__":
