@@ -39,6 +39,9 @@ void metrics_direct(enum metric_direct o, int64_t usec);
  * seconds since the epoch (0: never asked), for the front page.  Rows past
  * the sixteenth share one, as in /metrics. */
 void metrics_upstream_last(int upstream, enum metric_upstream *o, int64_t *when_s);
+/* The same for the go command's direct fetches (a "direct" -proxy entry,
+ * -exclude'd modules). */
+void metrics_direct_last(enum metric_direct *o, int64_t *when_s);
 /* Requests answered since start, and the cache outcomes counted so far. */
 void metrics_totals(uint64_t *requests_total, uint64_t cache[MC_COUNT]);
 /* One request to the -s3 store (a GET, or one PUT attempt). */

@@ -37,6 +37,8 @@ static atomic_ullong cache_outcomes[MC_COUNT];
 static atomic_ullong upstream_requests[MAX_UPSTREAMS + 1][MU_COUNT];   /* last row: sumdb */
 static atomic_ullong bytes_fetched;
 static atomic_ullong direct_fetches[MD_COUNT];
+static atomic_int direct_last;
+static atomic_llong direct_last_time;
 /* Each row's last outcome and when (seconds since the epoch; 0: never). */
 static atomic_int upstream_last[MAX_UPSTREAMS + 1];
 static atomic_llong upstream_last_time[MAX_UPSTREAMS + 1];
@@ -123,6 +125,8 @@ void metrics_upstream(int upstream, enum metric_upstream o, uint64_t bytes, int6
 void metrics_direct(enum metric_direct o, int64_t usec)
 {
 	atomic_fetch_add_explicit(&direct_fetches[o], 1, memory_order_relaxed);
+	atomic_store_explicit(&direct_last, (int)o, memory_order_relaxed);
+	atomic_store_explicit(&direct_last_time, (long long)time(NULL), memory_order_relaxed);
 	observe(&direct_seconds, usec);
 }
 
@@ -132,6 +136,12 @@ void metrics_upstream_last(int upstream, enum metric_upstream *o, int64_t *when_
 
 	*when_s = atomic_load_explicit(&upstream_last_time[row], memory_order_relaxed);
 	*o = (enum metric_upstream)atomic_load_explicit(&upstream_last[row], memory_order_relaxed);
+}
+
+void metrics_direct_last(enum metric_direct *o, int64_t *when_s)
+{
+	*when_s = atomic_load_explicit(&direct_last_time, memory_order_relaxed);
+	*o = (enum metric_direct)atomic_load_explicit(&direct_last, memory_order_relaxed);
 }
 
 void metrics_totals(uint64_t *requests_total, uint64_t cache[MC_COUNT])

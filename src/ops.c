@@ -110,6 +110,16 @@ static void fill_upstream(struct front_upstream *u, const char *name, int row)
 	u->outcome = u->when_s ? outcome_name(o) : NULL;
 }
 
+/* A "direct" entry: the go command's last fetch (a timeout is an error). */
+static void fill_direct(struct front_upstream *u, const char *name)
+{
+	enum metric_direct o;
+
+	metrics_direct_last(&o, &u->when_s);
+	u->name = name;
+	u->outcome = u->when_s == 0 ? NULL : o == MD_OK ? "ok" : o == MD_NOTFOUND ? "not found" : "error";
+}
+
 /* A front end that terminates TLS (docs/frontends.md) says so.  Only the
  * page's text depends on it, and a client that forges it misleads itself. */
 static bool forwarded_https(struct reply *rp)
@@ -147,8 +157,12 @@ static void fill_health(struct front_snapshot *s)
 	struct catalog_stats st;
 
 	s->offline = cfg->offline;
-	for (size_t i = 0; i < cfg->n_upstreams && i < FRONT_MAX_UPSTREAMS; i++, s->n_ups++)
-		fill_upstream(&s->ups[i], cfg->upstreams[i].url, (int)i);
+	for (size_t i = 0; i < cfg->n_upstreams && i < FRONT_MAX_UPSTREAMS; i++, s->n_ups++) {
+		if (cfg->upstreams[i].direct)
+			fill_direct(&s->ups[i], cfg->upstreams[i].url);
+		else
+			fill_upstream(&s->ups[i], cfg->upstreams[i].url, (int)i);
+	}
 	for (size_t i = 0; i < cfg->n_sumdbs && i < FRONT_MAX_SUMDBS; i++, s->n_sumdbs++)
 		s->sumdb_names[i] = cfg->sumdbs[i].name;
 	fill_upstream(&s->sumdb_health, "", -1);

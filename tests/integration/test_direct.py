@@ -19,6 +19,7 @@ Last line "N passed, N failed".
 """
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -583,6 +584,14 @@ def test_deny_refuses():
     check(not os.path.exists(os.path.join(d.cache_dir, HOST, "team", "secret.git")), "denied module stored")
 
 
+def direct_health(d):
+    """The outcome in the front page's health row of the direct entry."""
+    page = get(d.port, "/", headers={"Accept": "text/html"}).text()
+    row = re.search(r"<tr><td>upstream</td><td><code>direct</code></td><td>(.*?)</td></tr>", page)
+    check(row, "no direct row on the front page")
+    return re.sub(r"<span class=\"dim\">[^<]*ago</span>|<[^>]+>", "", row.group(1)).strip()
+
+
 def test_proxy_direct_falls_back_on_404_only():
     C.up.reset()
     d = daemon(proxy=C.up.url + ",direct")
@@ -590,8 +599,10 @@ def test_proxy_direct_falls_back_on_404_only():
     n = go_runs("example.com/liba")
     ok(d, "/example.com/liba/@v/v1.0.0.mod")
     eq(go_runs("example.com/liba"), n, "go commands for a module the upstream serves")
+    eq(direct_health(d), "not asked yet", "the front page's direct row before a go command")
     # the upstream says 404: fetched from the origin
     ok(d, p(LIB, "v1.0.0", "info"), "direct after the upstream's 404")
+    eq(direct_health(d), "ok", "the front page's direct row after the go command's fetch")
     check(C.up.count("team/lib") >= 1, "the upstream was not asked first")
     # the upstream fails: ',' does not fall through
     m = get(d.port, "/metrics").text()
