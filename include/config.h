@@ -51,6 +51,7 @@ struct config {
 	char *auth_file;             /* -authFile: user:crypt-hash lines, or NULL */
 	char *netrc;                 /* -netrc: upstream credentials, or NULL */
 	char *s3_url;                /* -s3: http(s)://host[:port]/bucket[/prefix], or NULL */
+	bool s3_virtual;             /* -s3AddressingStyle virtual: http(s)://bucket.host[:port][/prefix] */
 	char *s3_region;             /* -s3Region */
 	char *s3_creds_file;         /* -s3CredentialsFile, or NULL: the environment */
 	uint64_t cache_max_bytes;    /* -cacheMaxSize: 0 = no cap */

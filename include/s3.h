@@ -35,6 +35,7 @@
 
 struct s3_conf {
 	const char *url;          /* -s3, or NULL: no store */
+	bool virtual_host;        /* -s3AddressingStyle virtual: the bucket in url's host */
 	const char *region;       /* -s3Region */
 	const char *creds_file;   /* -s3CredentialsFile, or NULL: the environment */
 	int64_t stall_ms;         /* -stallTimeout, for PUTs */

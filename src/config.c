@@ -289,8 +289,8 @@ set_sumdb(struct config *cfg, const char *v)
 	return NULL;
 }
 
-/* -s3: path-style http(s)://HOST[:PORT]/BUCKET[/PREFIX], never with
- * credentials, a query or a fragment. */
+/* -s3: http(s)://HOST[:PORT]/BUCKET[/PREFIX] (or BUCKET.HOST, see
+ * check_s3_url()), never with credentials, a query or a fragment. */
 static const char *
 set_s3(struct config *cfg, const char *v)
 {
@@ -307,9 +307,10 @@ set_s3(struct config *cfg, const char *v)
 		host = v + 8;
 	else
 		return "want http(s)://HOST[:PORT]/BUCKET[/PREFIX]";
-	path = strchr(host, '/');
-	if (path == host || path == NULL || path[1] == '\0' || path[1] == '/')
-		return "want http(s)://HOST[:PORT]/BUCKET[/PREFIX] (path-style: the bucket in the path)";
+	if ((path = strchr(host, '/')) == NULL)
+		path = host + strlen(host);
+	if (path == host || (path[0] == '/' && path[1] == '/'))
+		return "want http(s)://HOST[:PORT]/BUCKET[/PREFIX]";
 	if (memchr(host, '@', (size_t)(path - host)))
 		return "credentials are not accepted in the URL: use AWS_ACCESS_KEY_ID and "
 		       "AWS_SECRET_ACCESS_KEY, or -s3CredentialsFile";
@@ -317,6 +318,43 @@ set_s3(struct config *cfg, const char *v)
 		return "no query, fragment, '%' or spaces in the URL";
 	free(cfg->s3_url);
 	cfg->s3_url = xstrdup(v);
+	return NULL;
+}
+
+static const char *
+set_s3_style(struct config *cfg, const char *v)
+{
+	if (strcmp(v, "path") == 0)
+		cfg->s3_virtual = false;
+	else if (strcmp(v, "virtual") == 0)
+		cfg->s3_virtual = true;
+	else
+		return "want path or virtual";
+	return NULL;
+}
+
+/* -s3's URL against -s3AddressingStyle, once both are known: path-style
+ * names the bucket in the path, virtual-hosted style in the host name's
+ * first label (so never an IP address). */
+static const char *
+check_s3_url(const struct config *cfg)
+{
+	const char *host = strstr(cfg->s3_url, "://") + 3;
+	const char *path = strchr(host, '/');
+	size_t len = path ? (size_t)(path - host) : strlen(host), dots;
+
+	if (!cfg->s3_virtual) {
+		if (path == NULL || path[1] == '\0')
+			return "want http(s)://HOST[:PORT]/BUCKET[/PREFIX] (path-style: the bucket in "
+			       "the path; -s3AddressingStyle virtual puts it in the host name)";
+		return NULL;
+	}
+	if (memchr(host, ':', len))
+		len = (size_t)((const char *)memchr(host, ':', len) - host);
+	dots = strspn(host, "0123456789.");
+	if (host[0] == '[' || host[0] == '.' || memchr(host, '.', len) == NULL || dots >= len)
+		return "want http(s)://BUCKET.HOST[:PORT][/PREFIX] (virtual-hosted style: the "
+		       "bucket is the host name's first label)";
 	return NULL;
 }
 
@@ -392,6 +430,9 @@ static const struct flag flags[] = {
 	{ "s3", F_FUNC, 0, 0, 0, set_s3, "url", "",
 	  "S3-compatible shared tier, path-style: http(s)://host[:port]/bucket[/prefix]\n    \t"
 	  "(credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)" },
+	{ "s3AddressingStyle", F_FUNC, 0, 0, 0, set_s3_style, "style", "path",
+	  "where the -s3 URL names the bucket: path, or virtual (http(s)://bucket.host[:port][/prefix];\n    \t"
+	  "Alibaba Cloud OSS accepts only this)" },
 	{ "s3Region", F_PATH, OFF(s3_region), 0, 0, NULL, "region", "us-east-1",
 	  "region the -s3 requests are signed for" },
 	{ "s3CredentialsFile", F_PATH, OFF(s3_creds_file), 0, 0, NULL, "file", "",
@@ -712,7 +753,7 @@ config_parse_cmd(struct config *cfg, int argc, char **argv, FILE *out,
 {
 	bool version = false;
 	int i = 1, rc = CONFIG_RUN;
-	const char *a;
+	const char *a, *why;
 
 	config_defaults(cfg);
 	while (i < argc && (a = argv[i]) != NULL) {
@@ -737,6 +778,11 @@ config_parse_cmd(struct config *cfg, int argc, char **argv, FILE *out,
 		rc = CONFIG_EXIT_USAGE;
 	} else if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
 		fputs("goproxyd: -tlsCert and -tlsKey go together\n", err);
+		rc = CONFIG_EXIT_USAGE;
+	} else if (cfg->s3_url && (why = check_s3_url(cfg)) != NULL) {
+		fputs("goproxyd: invalid value ", err);
+		fput_value(err, cfg->s3_url);
+		fprintf(err, " for flag -s3: %s\n", why);
 		rc = CONFIG_EXIT_USAGE;
 	}
 done:

@@ -369,8 +369,8 @@ static void raise_fd_limit(void)
 static int start(const struct config *cfg)
 {
 	const struct httpget_conf http = { cfg->netrc, cfg->connect_timeout_ms };
-	const struct s3_conf s3 = { cfg->s3_url, cfg->s3_region, cfg->s3_creds_file,
-	                            cfg->stall_timeout_ms };
+	const struct s3_conf s3 = { cfg->s3_url, cfg->s3_virtual, cfg->s3_region,
+	                            cfg->s3_creds_file, cfg->stall_timeout_ms };
 	char why[512];
 	bool shared;
 	int r, fd;

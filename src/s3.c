@@ -21,8 +21,10 @@
 #define PUT_TRIES 4
 #define PROBE_EVERY_MS 5000
 
-static char base[2048];             /* http(s)://host[:port]/bucket[/prefix] */
-static char bucket_url[2048];       /* http(s)://host[:port]/bucket */
+static char base[2048];             /* http(s)://host[:port]/bucket[/prefix], or
+                                     * http(s)://bucket.host[:port][/prefix] */
+static char bucket_url[2048];       /* http(s)://host[:port]/bucket, or
+                                     * http(s)://bucket.host[:port]/ */
 static char sigv4[128];             /* "aws:amz:<region>:s3" */
 static char access_key[256], secret_key[256], token[2048];
 static int64_t stall_ms;
@@ -382,16 +384,26 @@ const char *s3_unready(void)
 
 /* --- start and stop ----------------------------------------------------------- */
 
-static int set_urls(const char *url)
+/* The bucket's URL ends where the bucket's name does: after the path's
+ * first element (path-style), or after the host (virtual-hosted style). */
+static int set_urls(const char *url, bool virtual_host)
 {
 	const char *p = strstr(url, "://"), *slash;
 	size_t n = strlen(url);
 
 	while (n > 0 && url[n - 1] == '/')
 		n--;
-	if (p == NULL || n >= sizeof base || (slash = strchr(p + 3, '/')) == NULL)
+	if (p == NULL || n >= sizeof base)
 		return -1;
 	snprintf(base, sizeof base, "%.*s", (int)n, url);
+	slash = strchr(p + 3, '/');
+	if (virtual_host) {
+		snprintf(bucket_url, sizeof bucket_url, "%.*s/",
+		         (int)(slash ? (size_t)(slash - url) : strlen(url)), url);
+		return 0;
+	}
+	if (slash == NULL)
+		return -1;
 	slash = strchr(slash + 1, '/');
 	snprintf(bucket_url, sizeof bucket_url, "%.*s", (int)(slash ? (size_t)(slash - url) : n), url);
 	return 0;
@@ -404,7 +416,7 @@ int s3_init(const struct s3_conf *conf, char *why, size_t n)
 
 	if (conf->url == NULL)
 		return 0;
-	if (set_urls(conf->url) < 0) {
+	if (set_urls(conf->url, conf->virtual_host) < 0) {
 		snprintf(why, n, "-s3 %s: want http(s)://HOST[:PORT]/BUCKET[/PREFIX]", conf->url);
 		return -1;
 	}

@@ -81,8 +81,9 @@ def s3d(name, proxy=None, extra=(), cache=None):
                    name=name, env=creds())
 
 
-def curl_s3(method, key, data=None):
-    """(status, body) of a signed request to the store, with curl."""
+def curl_s3(method, key, data=None, base=None):
+    """(status, body) of a signed request to the store (path-style, below
+    base, default C.s3url), with curl."""
     args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method,
             "--aws-sigv4", "aws:amz:us-east-1:s3",
             "--user", "%s:%s" % (C.env["S3_ACCESS_KEY"], C.env["S3_SECRET_KEY"]),
@@ -90,7 +91,7 @@ def curl_s3(method, key, data=None):
     if data is not None:
         args += ["--data-binary", "@-"]
     quoted = "".join(c if c.isalnum() or c in "-._~/" else "%%%02X" % ord(c) for c in key)
-    p = subprocess.run(args + ["%s/%s" % (C.s3url, quoted)], input=data, stdout=subprocess.PIPE,
+    p = subprocess.run(args + ["%s/%s" % (base or C.s3url, quoted)], input=data, stdout=subprocess.PIPE,
                        timeout=30)
     body, _, code = p.stdout.rpartition(b"\n")
     return int(code), body
@@ -216,6 +217,40 @@ def test_wrong_secret_refuses_to_start():
     check("S3 store" in out and C.env["S3_ENDPOINT"] in out and "refused the credentials" in out,
           "the message does not name the store: %s" % out[-300:])
     check(secret not in out, "the secret is in the output")
+
+
+def test_virtual_hosted_style():
+    """-s3AddressingStyle virtual (Alibaba Cloud OSS accepts nothing else):
+    the bucket in the host name, BUCKET.localhost here (libcurl resolves
+    *.localhost to the loopback address itself; ceph.sh sets RGW's 'rgw dns
+    name' to localhost).  An instance fills the store through it, a
+    path-style client finds the objects there, and an instance with no
+    upstream serves them; a bucket that does not exist is named at start-up."""
+    C.up.reset()
+    port = C.env["S3_ENDPOINT"].rsplit(":", 1)[1]
+    url = "http://%s.localhost:%s/virtual" % (C.env["S3_BUCKET"], port)
+    style = ["-s3", url, "-s3AddressingStyle", "virtual"]
+    files = immutable_files()[:3]
+    a = D.start(C.up.url, extra=style, name="virtual-a", env=creds())
+    for rel in files:
+        eq(get(a.port, "/" + rel).status, 200, "A: " + rel)
+    wait_metric(a, "goproxyd_s3_puts_total", len(files))
+    eq(metric(a, "goproxyd_s3_put_errors_total"), 0, "PUT errors")
+    path_style = "%s/%s/virtual" % (C.env["S3_ENDPOINT"], C.env["S3_BUCKET"])
+    for rel in files:
+        st, body = curl_s3("GET", rel, base=path_style)
+        eq(st, 200, "store object %s, path-style" % rel)
+        check(body == C.info["files"][rel], "store object %s differs from upstream" % rel)
+    b = D.start("http://127.0.0.1:%d" % free_port(), extra=style, name="virtual-b", env=creds())
+    for rel in files:
+        r = get(b.port, "/" + rel)
+        eq(r.status, 200, "B: " + rel)
+        check(r.body == C.info["files"][rel], "B: %s differs from upstream" % rel)
+    eq(metric(b, "goproxyd_s3_get_hits_total"), len(files), "B's store hits")
+    out = start_fails(creds(), ["-s3", "http://nosuch%d.localhost:%s" % (free_port(), port),
+                                "-s3AddressingStyle", "virtual"])
+    check("no such bucket" in out and ".localhost:%s/" % port in out,
+          "the message does not name the missing bucket: %s" % out[-300:])
 
 
 def test_credentials_file():
@@ -401,7 +436,8 @@ def test_secret_never_logged():
 def main(argv):
     return R.main(setup, [test_a_fills_the_store, test_b_serves_from_store_with_upstream_stopped,
                           test_mutable_answers_from_store_when_upstream_down,
-                          test_wrong_secret_refuses_to_start, test_credentials_file, test_session_token,
+                          test_wrong_secret_refuses_to_start, test_virtual_hosted_style,
+                          test_credentials_file, test_session_token,
                           test_unreachable_store_not_ready,
                           test_store_stopped_local_hits_go_on, test_tampered_object_replaced,
                           test_conditional_create_counts_duplicates, test_secret_never_logged],

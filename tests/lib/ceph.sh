@@ -180,7 +180,9 @@ osd op num threads per shard = 2
 [client.rgw.test]
 rgw frontends = beast endpoint=127.0.0.1:$rgwport
 rgw thread pool size = 16
-rgw dns name = 127.0.0.1
+# Virtual-hosted style (test_s3.py): BUCKET.localhost, which libcurl
+# resolves to the loopback address itself, without DNS.
+rgw dns name = localhost
 # STS, for test_s3.py's temporary credentials (AWS_SESSION_TOKEN).
 rgw s3 auth use sts = true
 rgw sts key = $(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -311,6 +311,55 @@ test_s3_flags(void **state)
 	}
 }
 
+/* -s3AddressingStyle virtual: the bucket is the host name's first label,
+ * so the path may be empty and an IP address is refused; either flag may
+ * come first. */
+static void
+test_s3_virtual_host(void **state)
+{
+	static const char *good[] = {
+		"https://b.oss-cn-hangzhou.aliyuncs.com", "https://b.oss-cn-hangzhou.aliyuncs.com/",
+		"http://goproxyd.localhost:7480/mirror", "https://my-bucket.s3.amazonaws.com/a/b",
+	};
+	static const char *bad[] = {
+		"http://127.0.0.1:7480/b", "http://host/b", "http://[::1]:9000/b", "http://.host/b",
+		"http://10.0.0.1",
+	};
+	struct run r;
+	size_t i;
+
+	(void)state;
+	run_args(&r, NULL);
+	assert_false(r.cfg.s3_virtual);
+	run_free(&r);
+	for (i = 0; i < NELEM(good); i++) {
+		run_args(&r, "-s3", good[i], "-s3AddressingStyle", "virtual", NULL);
+		if (r.rc != CONFIG_RUN)
+			fail_msg("-s3 %s refused: %s", good[i], r.err);
+		assert_true(r.cfg.s3_virtual);
+		run_free(&r);
+		run_args(&r, "-s3AddressingStyle", "virtual", "-s3", good[i], NULL);
+		assert_int_equal(r.rc, CONFIG_RUN);
+		run_free(&r);
+	}
+	/* without the style, a URL with no bucket in its path is refused */
+	run_args(&r, "-s3", good[0], NULL);
+	assert_int_not_equal(r.rc, CONFIG_RUN);
+	assert_non_null(strstr(r.err, "-s3AddressingStyle virtual"));
+	run_free(&r);
+	for (i = 0; i < NELEM(bad); i++) {
+		run_args(&r, "-s3AddressingStyle", "virtual", "-s3", bad[i], NULL);
+		if (r.rc == CONFIG_RUN)
+			fail_msg("-s3 %s accepted with -s3AddressingStyle virtual", bad[i]);
+		assert_non_null(strstr(r.err, "BUCKET.HOST"));
+		run_free(&r);
+	}
+	run_args(&r, "-s3AddressingStyle", "auto", NULL);
+	assert_int_not_equal(r.rc, CONFIG_RUN);
+	assert_non_null(strstr(r.err, "path or virtual"));
+	run_free(&r);
+}
+
 /* -pathPrefix: trailing slashes go, "/" means none, and only plain
  * elements are accepted. */
 static void
@@ -832,6 +881,7 @@ main(void)
 		cmocka_unit_test(test_sumdb_grammar),
 		cmocka_unit_test(test_path_prefix),
 		cmocka_unit_test(test_s3_flags),
+		cmocka_unit_test(test_s3_virtual_host),
 		cmocka_unit_test(test_deployment_guide_command),
 		cmocka_unit_test(test_match_prefix_patterns),
 		cmocka_unit_test(test_exclude_flag),
