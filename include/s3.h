@@ -67,7 +67,8 @@ void s3_header(const char *data, size_t len, int64_t *fetched);
 void s3_got(long status, uint64_t bytes, int64_t usec, bool rejected);
 /* Copies the published file fd (dup'ed here) to the object of key, in the
  * background, with retries.  replace: overwrite a bad object; otherwise a
- * conditional create (If-None-Match: *).  The object carries the file's
+ * conditional create (If-None-Match: *), or, once the store has answered
+ * that with 501, a PUT after a HEAD that finds nothing.  The object carries the file's
  * mtime (its fetch time) as x-amz-meta-goproxyd-fetched. */
 void s3_put(const char *key, int fd, bool replace);
 /* NULL, or why the store is not ready ("S3 store URL is unreachable: ..."). */

@@ -305,7 +305,7 @@ static const struct {
 	  s3_get_rejected },
 	{ "goproxyd_s3_puts_total", "counter", "Files copied to the S3 store.", s3_puts },
 	{ "goproxyd_s3_put_exists_total", "counter",
-	  "PUTs refused with 412 because the object existed (If-None-Match: *).", s3_put_exists },
+	  "PUTs not made because the object existed (412 to If-None-Match: *, or a HEAD where the store does not implement it).", s3_put_exists },
 	{ "goproxyd_s3_put_errors_total", "counter", "PUTs that failed after their retries.",
 	  s3_put_errors },
 	{ "goproxyd_s3_received_bytes_total", "counter", "Body bytes received from the S3 store.",

@@ -270,7 +270,13 @@ static size_t put_read(char *buf, size_t size, size_t nmemb, void *arg)
 	return (size_t)got;
 }
 
-static long put_once(struct put *p, char *err, size_t n)
+/* Set once the store answered 501 to "If-None-Match: *": from then on a
+ * PUT that must not replace an object asks with a HEAD first.  Two
+ * instances can then both write a file, which is harmless (the content is
+ * the same); the HEAD keeps most duplicates, and their bytes, away. */
+static atomic_bool no_conditional;
+
+static long put_once(struct put *p, bool conditional, char *err, size_t n)
 {
 	struct curl_slist *hdrs = NULL;
 	CURL *e = http_easy(p->url);
@@ -281,7 +287,7 @@ static long put_once(struct put *p, char *err, size_t n)
 	snprintf(meta, sizeof meta, "x-amz-meta-goproxyd-fetched: %lld", (long long)p->fetched);
 	/* No "Expect:" override: curl would sign the empty header it then
 	 * leaves out, and the store answers 403. */
-	if (e == NULL || (!p->replace && (hdrs = curl_slist_append(NULL, "If-None-Match: *")) == NULL) ||
+	if (e == NULL || (conditional && (hdrs = curl_slist_append(NULL, "If-None-Match: *")) == NULL) ||
 	    (hdrs = curl_slist_append(hdrs, meta)) == NULL || s3_sign(e, &hdrs) < 0) {
 		snprintf(err, n, "out of memory");
 		curl_slist_free_all(hdrs);
@@ -306,6 +312,29 @@ static long put_once(struct put *p, char *err, size_t n)
 	return status;
 }
 
+/* One try: 200, 412 (the object exists: refused, or found by the HEAD),
+ * or the failure. */
+static long put_try(struct put *p, char *err, size_t n)
+{
+	bool conditional = !p->replace && !atomic_load(&no_conditional);
+	long status;
+
+	if (!p->replace && !conditional) {
+		if ((status = simple(p->url, true, err, n)) == 200)
+			return 412;
+		if (status != 404)
+			return status;
+	}
+	status = put_once(p, conditional, err, n);
+	if (status == 501 && conditional) {
+		if (!atomic_exchange(&no_conditional, true))
+			log_warn("S3 store %s: conditional PUTs (If-None-Match: *) are not implemented; "
+			         "each PUT asks with a HEAD first", bucket_url);
+		return put_try(p, err, n);
+	}
+	return status;
+}
+
 static void put_task(void *arg)
 {
 	struct put *p = arg;
@@ -316,7 +345,7 @@ static void put_task(void *arg)
 		if (t > 0 && !workq_stopping(pool))
 			usleep((useconds_t)(200000u << (2 * (t - 1))));   /* 0.2, 0.8, 3.2 s */
 		int64_t t0 = monotonic_us();
-		status = put_once(p, err, sizeof err);
+		status = put_try(p, err, sizeof err);
 		metrics_s3(monotonic_us() - t0);
 		reached(status, err);
 		if (status == 200 || status == 412 || (status >= 400 && status < 500 && status != 429))

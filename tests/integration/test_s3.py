@@ -253,6 +253,108 @@ def test_virtual_hosted_style():
           "the message does not name the missing bucket: %s" % out[-300:])
 
 
+class NoConditionalStore:
+    """A pass-through proxy to the RGW that plays a store without
+    conditional PUTs: a PUT with If-None-Match gets 501 NotImplemented, as
+    S3 answers a header it does not implement.  With fail_gets, every GET
+    gets 500 (an instance then fetches upstream and PUTs).  Headers go
+    through unchanged (Host included), so RGW checks the signature that
+    goproxyd made for the proxy's address."""
+
+    def __init__(self, target):
+        import http.client
+        import http.server
+        host, port = target.split("//", 1)[1].rsplit(":", 1)
+        store = self
+        self.refused = 0
+        self.fail_gets = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                if self.command == "PUT" and self.headers.get("If-None-Match"):
+                    store.refused += 1
+                    return self.answer(501, b"<Error><Code>NotImplemented</Code></Error>")
+                if self.command == "GET" and store.fail_gets:
+                    return self.answer(500, b"<Error><Code>InternalError</Code></Error>")
+                c = http.client.HTTPConnection(host, int(port), timeout=30)
+                c.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                for k, v in self.headers.items():
+                    if k.lower() != "expect":
+                        c.putheader(k, v)
+                c.endheaders(body)
+                r = c.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(r.getheader("Content-Length", len(data))
+                                                       if self.command == "HEAD" else len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                c.close()
+
+            def answer(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PUT = do_HEAD = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_store_without_conditional_puts():
+    """A store that answers 501 to If-None-Match: * still gets every file:
+    goproxyd says so once, then asks with a HEAD before each PUT, and one
+    that is already there is counted as existing, not written again."""
+    C.up.reset()
+    proxy = NoConditionalStore(C.env["S3_ENDPOINT"])
+    R.cleanups.append(proxy.stop)
+    url = "%s/%s/noconditional" % (proxy.url, C.env["S3_BUCKET"])
+    base = "%s/%s/noconditional" % (C.env["S3_ENDPOINT"], C.env["S3_BUCKET"])
+    files = immutable_files()[:3]
+    a = D.start(C.up.url, extra=["-s3", url], name="nocond-a", env=creds())
+    for rel in files:
+        eq(get(a.port, "/" + rel).status, 200, "A: " + rel)
+    wait_metric(a, "goproxyd_s3_puts_total", len(files))
+    eq(metric(a, "goproxyd_s3_put_errors_total"), 0, "PUT errors")
+    check(proxy.refused >= 1, "no conditional PUT reached the store")
+    with open(a.log_path) as f:
+        eq(f.read().count("conditional PUTs (If-None-Match: *) are not implemented"), 1,
+           "the log lines saying so")
+    for rel in files:
+        st, body = curl_s3("GET", rel, base=base)
+        eq(st, 200, "store object %s" % rel)
+        check(body == C.info["files"][rel], "store object %s differs from upstream" % rel)
+    # B cannot read the store, so it fetches upstream; its PUTs find the
+    # objects there with a HEAD and write nothing
+    proxy.fail_gets = True
+    b = D.start(C.up.url, extra=["-s3", url], name="nocond-b", env=creds())
+    for rel in files:
+        eq(get(b.port, "/" + rel).status, 200, "B: " + rel)
+    wait_metric(b, "goproxyd_s3_put_exists_total", len(files))
+    eq(metric(b, "goproxyd_s3_puts_total"), 0, "B's PUTs")
+    eq(metric(b, "goproxyd_s3_put_errors_total"), 0, "B's PUT errors")
+
+
 def test_credentials_file():
     """-s3CredentialsFile: the AWS shared-credentials format, the profile
     AWS_PROFILE names (else [default]), and it wins over the environment."""
@@ -437,6 +539,7 @@ def main(argv):
     return R.main(setup, [test_a_fills_the_store, test_b_serves_from_store_with_upstream_stopped,
                           test_mutable_answers_from_store_when_upstream_down,
                           test_wrong_secret_refuses_to_start, test_virtual_hosted_style,
+                          test_store_without_conditional_puts,
                           test_credentials_file, test_session_token,
                           test_unreachable_store_not_ready,
                           test_store_stopped_local_hits_go_on, test_tampered_object_replaced,
